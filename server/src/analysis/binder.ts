@@ -1,0 +1,418 @@
+import type { SyntaxNode } from '@lezer/common';
+import type { Program } from '../python/program';
+import { children, namedChildren, nodeText, dottedParts, unparen } from '../python/syntax';
+import { AnalysisBudget } from './budget';
+
+/**
+ * The binder: one pass over the syntax trees that records scopes, imports,
+ * classes, functions and every name binding with where its value comes from.
+ * It answers "what could this name refer to here?"; deciding what kind of
+ * value that is (module, tensor, ...) is valueKind.ts's job.
+ */
+
+export type BindingSource =
+  /** `values` has several nodes for an unparenthesised tuple: `a, b = x, y`. */
+  | { type: 'assign'; values: SyntaxNode[]; path: number[] }
+  | { type: 'for'; iter: SyntaxNode; path: number[] }
+  | { type: 'param'; fn: FunctionInfo; index: number; name: string; annotation?: SyntaxNode }
+  | { type: 'import'; qualified: string }
+  | { type: 'function'; fn: FunctionInfo }
+  | { type: 'class'; cls: ClassInfo }
+  | { type: 'opaque' };
+
+export interface Binding {
+  name: string;
+  unit: number;
+  /** Name node of the binding site. */
+  node: SyntaxNode;
+  /** The statement that binds; used to decide whether it dominates a use. */
+  statement: SyntaxNode;
+  source: BindingSource;
+  scope: Scope;
+}
+
+export interface FunctionInfo {
+  name: string;
+  unit: number;
+  node: SyntaxNode;
+  params: { name: string; node: SyntaxNode; annotation?: SyntaxNode; default?: SyntaxNode; star: boolean }[];
+  scope: Scope;
+  /** Set for methods. */
+  cls?: ClassInfo;
+  returns: SyntaxNode[];
+}
+
+export interface ClassInfo {
+  name: string;
+  unit: number;
+  node: SyntaxNode;
+  bases: SyntaxNode[];
+  scope: Scope;
+  methods: Map<string, FunctionInfo>;
+  /** `self.x = value` assignments inside the class's methods, by attribute name. */
+  selfAttributes: Map<string, { value: SyntaxNode; unit: number; method: FunctionInfo }[]>;
+}
+
+export interface AttributeAssignment {
+  unit: number;
+  target: SyntaxNode;
+  value: SyntaxNode;
+  statement: SyntaxNode;
+  scope: Scope;
+}
+
+export interface Scope {
+  kind: 'module' | 'function' | 'class';
+  parent?: Scope;
+  unit: number;
+  node: SyntaxNode | undefined;
+  bindings: Map<string, Binding[]>;
+  fn?: FunctionInfo;
+  cls?: ClassInfo;
+}
+
+export interface Binder {
+  program: Program;
+  moduleScope: Scope;
+  classes: Map<string, ClassInfo[]>;
+  functions: Map<string, FunctionInfo[]>;
+  /**
+   * `model.fc = nn.Linear(...)`: assignments to dotted attributes outside
+   * `self`, keyed by the dotted text, in program order. Head replacements
+   * change what `model.fc` is from that point on.
+   */
+  attributeAssignments: Map<string, AttributeAssignment[]>;
+  /** Calls to a name, for following arguments back to parameters. */
+  callsByName: Map<string, { unit: number; call: SyntaxNode; scope: Scope }[]>;
+  /** The innermost scope that contains each node, found by position. */
+  scopeAt(unit: number, node: SyntaxNode): Scope;
+}
+
+const MAX_NESTING = 200;
+
+export function bind(program: Program, budget: AnalysisBudget): Binder {
+  const moduleScope: Scope = { kind: 'module', unit: 0, node: undefined, bindings: new Map() };
+  const classes = new Map<string, ClassInfo[]>();
+  const functions = new Map<string, FunctionInfo[]>();
+  const callsByName = new Map<string, { unit: number; call: SyntaxNode; scope: Scope }[]>();
+  const attributeAssignments = new Map<string, AttributeAssignment[]>();
+  /** Function and class scopes per unit, to map a node back to its scope. */
+  const scopesByNode: Map<number, Scope>[] = program.units.map(() => new Map());
+
+  program.units.forEach((unit, unitIndex) => {
+    const text = unit.text;
+
+    const addBinding = (scope: Scope, nameNode: SyntaxNode, statement: SyntaxNode, source: BindingSource) => {
+      const name = nodeText(text, nameNode);
+      const list = scope.bindings.get(name) ?? [];
+      list.push({ name, unit: unitIndex, node: nameNode, statement, source, scope });
+      scope.bindings.set(name, list);
+    };
+
+    /** Binds each name in an assignment/for target; `path` records tuple positions. */
+    const bindTarget = (
+      scope: Scope,
+      target: SyntaxNode,
+      statement: SyntaxNode,
+      make: (path: number[]) => BindingSource,
+      path: number[] = [],
+    ) => {
+      const t = unparen(target);
+      if (t.name === 'VariableName') {
+        addBinding(scope, t, statement, make(path));
+      } else if (t.name === 'TupleExpression' || t.name === 'ArrayExpression') {
+        namedChildren(t).forEach((el, i) => bindTarget(scope, el, statement, make, [...path, i]));
+      } else if (t.name === 'MemberExpression') {
+        const source = make(path);
+        const parts = dottedParts(text, t);
+        if (scope.fn?.cls && scope.fn.params[0] && parts?.[0] === scope.fn.params[0].name) recordSelfAttribute(scope.fn, t, source);
+        else if (parts && source.type === 'assign' && source.values.length === 1 && source.path.length === 0) {
+          const key = parts.join('.');
+          const list = attributeAssignments.get(key) ?? [];
+          list.push({ unit: unitIndex, target: t, value: source.values[0], statement, scope });
+          attributeAssignments.set(key, list);
+        }
+      }
+    };
+
+    const recordSelfAttribute = (fn: FunctionInfo, target: SyntaxNode, source: BindingSource) => {
+      const self = fn.params[0].name;
+      const parts = dottedParts(text, target);
+      if (!parts || parts.length !== 2 || parts[0] !== self || source.type !== 'assign' || source.values.length !== 1 || source.path.length > 0) return;
+      const attrs = fn.cls!.selfAttributes;
+      const list = attrs.get(parts[1]) ?? [];
+      list.push({ value: source.values[0], unit: unitIndex, method: fn });
+      attrs.set(parts[1], list);
+    };
+
+    const visitExpressions = (scope: Scope, node: SyntaxNode, depth: number) => {
+      // Only calls matter here (for call-site argument inference); lambdas and
+      // comprehensions get no scope of their own since nothing we track binds there.
+      if (depth > MAX_NESTING) {
+        budget.exceeded(`expression nesting deeper than ${MAX_NESTING}`);
+        return;
+      }
+      if (node.name === 'CallExpression') {
+        const callee = node.firstChild;
+        if (callee?.name === 'VariableName') {
+          const name = nodeText(text, callee);
+          const list = callsByName.get(name) ?? [];
+          list.push({ unit: unitIndex, call: node, scope });
+          callsByName.set(name, list);
+        }
+      }
+      for (let c = node.firstChild; c; c = c.nextSibling) visitExpressions(scope, c, depth + 1);
+    };
+
+    const visitBody = (scope: Scope, body: SyntaxNode, depth: number) => {
+      for (let s = body.firstChild; s; s = s.nextSibling) visitStatement(scope, s, depth);
+    };
+
+    const visitStatement = (scope: Scope, stmt: SyntaxNode, depth: number): void => {
+      budget.tick();
+      if (depth > MAX_NESTING) {
+        budget.exceeded(`statement nesting deeper than ${MAX_NESTING}`);
+        return;
+      }
+      switch (stmt.name) {
+        case 'StatementGroup':
+          for (let s = stmt.firstChild; s; s = s.nextSibling) visitStatement(scope, s, depth);
+          return;
+        case 'AssignStatement': {
+          const kids = children(stmt);
+          const ops = kids.filter((k) => k.name === 'AssignOp');
+          const lastOp = ops[ops.length - 1];
+          const values = lastOp ? kids.slice(kids.indexOf(lastOp) + 1).filter((k) => k.name !== 'Comment' && k.name !== ',') : [];
+          // Every target before each `=`: `a = b = value`, `x: T = value`.
+          let segmentStart = 0;
+          kids.forEach((k, i) => {
+            if (k.name !== 'AssignOp') return;
+            const targets = kids.slice(segmentStart, i).filter((t) => t.name !== 'TypeDef' && t.name !== ',' && t.name !== 'Comment');
+            const isTupleWithoutParens = targets.length > 1;
+            targets.forEach((t, ti) => {
+              if (values.length === 0) return;
+              bindTarget(scope, t, stmt, (path) => ({ type: 'assign', values, path: isTupleWithoutParens ? [ti, ...path] : path }));
+            });
+            segmentStart = i + 1;
+          });
+          for (const v of values) visitExpressions(scope, v, 0);
+          return;
+        }
+        case 'UpdateStatement': {
+          const target = stmt.firstChild;
+          if (target?.name === 'VariableName') addBinding(scope, target, stmt, { type: 'opaque' });
+          return;
+        }
+        case 'ForStatement': {
+          const kids = children(stmt);
+          const inIdx = kids.findIndex((k) => k.name === 'in');
+          const targets = kids.slice(1, inIdx).filter((k) => k.name !== ',' && k.name !== 'async' && k.name !== 'for');
+          const iter = kids[inIdx + 1];
+          if (iter) {
+            targets.forEach((t, ti) =>
+              bindTarget(scope, t, stmt, (path) => ({ type: 'for', iter, path: targets.length > 1 ? [ti, ...path] : path })),
+            );
+            visitExpressions(scope, iter, 0);
+          }
+          for (const k of kids) if (k.name === 'Body') visitBody(scope, k, depth + 1);
+          return;
+        }
+        case 'WithStatement': {
+          const kids = children(stmt);
+          kids.forEach((k, i) => {
+            if (k.name === 'as' && kids[i + 1]) bindTarget(scope, kids[i + 1], stmt, () => ({ type: 'opaque' }));
+            else if (k.name !== 'Body' && k.name !== 'as') visitExpressions(scope, k, 0);
+          });
+          for (const k of kids) if (k.name === 'Body') visitBody(scope, k, depth + 1);
+          return;
+        }
+        case 'TryStatement': {
+          const kids = children(stmt);
+          kids.forEach((k, i) => {
+            if (k.name === 'as' && kids[i + 1]?.name === 'VariableName') addBinding(scope, kids[i + 1], stmt, { type: 'opaque' });
+            if (k.name === 'Body') visitBody(scope, k, depth + 1);
+          });
+          return;
+        }
+        case 'IfStatement':
+        case 'WhileStatement':
+        case 'MatchStatement':
+          for (const k of children(stmt)) {
+            if (k.name === 'Body' || k.name === 'MatchBody') visitBody(scope, k, depth + 1);
+            else if (k.name === 'MatchClause') for (const b of children(k)) if (b.name === 'Body') visitBody(scope, b, depth + 1);
+            else visitExpressions(scope, k, 0);
+          }
+          return;
+        case 'DecoratedStatement': {
+          const inner = stmt.lastChild;
+          if (inner) visitStatement(scope, inner, depth);
+          return;
+        }
+        case 'FunctionDefinition':
+          visitFunction(scope, stmt, depth);
+          return;
+        case 'ClassDefinition':
+          visitClass(scope, stmt, depth);
+          return;
+        case 'ImportStatement':
+          bindImports(scope, stmt);
+          return;
+        default:
+          visitExpressions(scope, stmt, 0);
+      }
+    };
+
+    const visitFunction = (scope: Scope, def: SyntaxNode, depth: number) => {
+      const nameNode = children(def).find((k) => k.name === 'VariableName');
+      const paramList = children(def).find((k) => k.name === 'ParamList');
+      const body = children(def).find((k) => k.name === 'Body');
+      if (!nameNode) return;
+      const fnScope: Scope = { kind: 'function', parent: scope, unit: unitIndex, node: def, bindings: new Map() };
+      const fn: FunctionInfo = {
+        name: nodeText(text, nameNode),
+        unit: unitIndex,
+        node: def,
+        params: [],
+        scope: fnScope,
+        cls: scope.kind === 'class' ? scope.cls : undefined,
+        returns: [],
+      };
+      fnScope.fn = fn;
+      scopesByNode[unitIndex].set(def.from, fnScope);
+      if (paramList) {
+        const kids = children(paramList);
+        let star = false;
+        for (let i = 0; i < kids.length; i++) {
+          const k = kids[i];
+          if (k.name === '*' || k.name === '**') star = true;
+          else if (k.name === ',') star = false;
+          else if (k.name === 'VariableName') {
+            const param = { name: nodeText(text, k), node: k, star } as FunctionInfo['params'][number];
+            if (kids[i + 1]?.name === 'TypeDef') param.annotation = namedChildren(kids[++i])[0];
+            if (kids[i + 1]?.name === 'AssignOp') {
+              param.default = kids[i + 2];
+              i += 2;
+            }
+            fn.params.push(param);
+          }
+        }
+        fn.params.forEach((p, index) =>
+          addBinding(fnScope, p.node, def, { type: 'param', fn, index, name: p.name, annotation: p.annotation }),
+        );
+      }
+      if (scope.kind === 'class') scope.cls!.methods.set(fn.name, fn);
+      else {
+        addBinding(scope, nameNode, def, { type: 'function', fn });
+        const list = functions.get(fn.name) ?? [];
+        list.push(fn);
+        functions.set(fn.name, list);
+      }
+      if (body) {
+        visitBody(fnScope, body, depth + 1);
+        collectReturns(body, fn.returns, 0);
+      }
+    };
+
+    const collectReturns = (node: SyntaxNode, out: SyntaxNode[], depth: number) => {
+      if (depth > MAX_NESTING) return;
+      for (let c = node.firstChild; c; c = c.nextSibling) {
+        if (c.name === 'FunctionDefinition' || c.name === 'ClassDefinition' || c.name === 'LambdaExpression') continue;
+        if (c.name === 'ReturnStatement') {
+          const value = namedChildren(c).find((k) => k.name !== 'return');
+          if (value) out.push(value);
+        } else collectReturns(c, out, depth + 1);
+      }
+    };
+
+    const visitClass = (scope: Scope, def: SyntaxNode, depth: number) => {
+      const nameNode = children(def).find((k) => k.name === 'VariableName');
+      const argList = children(def).find((k) => k.name === 'ArgList');
+      const body = children(def).find((k) => k.name === 'Body');
+      if (!nameNode) return;
+      const clsScope: Scope = { kind: 'class', parent: scope, unit: unitIndex, node: def, bindings: new Map() };
+      const bases = argList
+        ? children(argList).filter((k, i, all) => !['(', ')', ','].includes(k.name) && all[i + 1]?.name !== 'AssignOp' && k.name !== 'AssignOp' && all[i - 1]?.name !== 'AssignOp')
+        : [];
+      const cls: ClassInfo = {
+        name: nodeText(text, nameNode),
+        unit: unitIndex,
+        node: def,
+        bases,
+        scope: clsScope,
+        methods: new Map(),
+        selfAttributes: new Map(),
+      };
+      clsScope.cls = cls;
+      scopesByNode[unitIndex].set(def.from, clsScope);
+      addBinding(scope, nameNode, def, { type: 'class', cls });
+      const list = classes.get(cls.name) ?? [];
+      list.push(cls);
+      classes.set(cls.name, list);
+      if (body) visitBody(clsScope, body, depth + 1);
+    };
+
+    const bindImports = (scope: Scope, stmt: SyntaxNode) => {
+      const kids = children(stmt);
+      const isFrom = kids[0]?.name === 'from';
+      if (isFrom) {
+        const importIdx = kids.findIndex((k) => k.name === 'import');
+        const modulePath = kids
+          .slice(1, importIdx)
+          .map((k) => nodeText(text, k))
+          .join('');
+        for (let i = importIdx + 1; i < kids.length; i++) {
+          const k = kids[i];
+          if (k.name !== 'VariableName') continue;
+          const imported = nodeText(text, k);
+          let local = k;
+          if (kids[i + 1]?.name === 'as' && kids[i + 2]?.name === 'VariableName') {
+            local = kids[i + 2];
+            i += 2;
+          }
+          addBinding(scope, local, stmt, { type: 'import', qualified: `${modulePath}.${imported}` });
+        }
+        return;
+      }
+      // import a.b.c [as x], d
+      let dotted: SyntaxNode[] = [];
+      const flush = (alias?: SyntaxNode) => {
+        if (dotted.length === 0) return;
+        const full = dotted.map((d) => nodeText(text, d)).join('.');
+        if (alias) addBinding(scope, alias, stmt, { type: 'import', qualified: full });
+        // `import torch.nn` binds `torch` to the top package.
+        else addBinding(scope, dotted[0], stmt, { type: 'import', qualified: nodeText(text, dotted[0]) });
+        dotted = [];
+      };
+      for (let i = 1; i < kids.length; i++) {
+        const k = kids[i];
+        if (k.name === 'VariableName') dotted.push(k);
+        else if (k.name === 'as' && kids[i + 1]) {
+          flush(kids[i + 1]);
+          i++;
+        } else if (k.name === ',') flush();
+      }
+      flush();
+    };
+
+    visitBody(moduleScope, unit.tree.topNode, 0);
+  });
+
+  const scopeAt = (unit: number, node: SyntaxNode): Scope => {
+    // Climb to the nearest def/class; a def's name, decorators and defaults
+    // belong to the outer scope, its parameters and body to its own.
+    for (let n: SyntaxNode | null = node, child: SyntaxNode | null = null; n; child = n, n = n.parent) {
+      if ((n.name === 'FunctionDefinition' || n.name === 'ClassDefinition') && child && (child.name === 'Body' || child.name === 'ParamList')) {
+        const scope = scopesByNode[unit].get(n.from);
+        if (scope) return scope;
+      }
+    }
+    return moduleScope;
+  };
+
+  return { program, moduleScope, classes, functions, attributeAssignments, callsByName, scopeAt };
+}
+
+/** Qualified import name for a dotted expression's head, e.g. `nn.Linear` -> `torch.nn.Linear`. */
+export function importOf(binding: Binding | undefined): string | undefined {
+  return binding?.source.type === 'import' ? binding.source.qualified : undefined;
+}

@@ -1,0 +1,94 @@
+import type { SyntaxNode } from '@lezer/common';
+import type { Program } from '../python/program';
+import { children, memberParts, nodeText } from '../python/syntax';
+import type { AnalysisBudget } from './budget';
+import type { ValueKind, ValueKinds } from './valueKind';
+
+/** A half-open offset range inside one unit of the program. */
+export interface Span {
+  unit: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * `x.requires_grad = v`, or a misspelling of it: an assignment to an
+ * attribute that decides (or is meant to decide) whether something trains.
+ */
+export interface GradFlagWrite {
+  /** The whole assignment statement. */
+  statement: Span;
+  /** `x.requires_grad = v`: from the target's start to the value's end. */
+  assignment: Span;
+  receiver: Span;
+  receiverText: string;
+  attribute: string;
+  attributeSpan: Span;
+  valueText: string;
+  /** True for `a.requires_grad = b = v`: no simple rewrite exists. */
+  chained: boolean;
+  receiverKind: ValueKind;
+}
+
+/** Attribute names that users write when they mean `requires_grad`. */
+export const REQUIRES_GRAD_MISSPELLINGS = new Set([
+  'require_grad',
+  'requires_grads',
+  'required_grad',
+  'require_grads',
+  'requires_gradient',
+  'requiresgrad',
+  'requires_grad_',
+]);
+
+export function collectGradFlagWrites(program: Program, kinds: ValueKinds, budget: AnalysisBudget): GradFlagWrite[] {
+  const writes: GradFlagWrite[] = [];
+  program.units.forEach((unit, unitIndex) => {
+    const text = unit.text;
+    unit.tree.iterate({
+      enter: (ref) => {
+        budget.tick();
+        if (ref.name !== 'AssignStatement') return;
+        const stmt = ref.node;
+        const kids = children(stmt);
+        const ops = kids.filter((k) => k.name === 'AssignOp');
+        if (ops.length === 0) return;
+        const lastOp = ops[ops.length - 1];
+        const value = kids[kids.indexOf(lastOp) + 1];
+        if (!value) return;
+        for (const target of kids.slice(0, kids.indexOf(lastOp))) {
+          const write = gradFlagWrite(unitIndex, text, stmt, target, value, ops.length > 1, kinds);
+          if (write) writes.push(write);
+        }
+        return false;
+      },
+    });
+  });
+  return writes;
+}
+
+function gradFlagWrite(
+  unit: number,
+  text: string,
+  stmt: SyntaxNode,
+  target: SyntaxNode,
+  value: SyntaxNode,
+  chained: boolean,
+  kinds: ValueKinds,
+): GradFlagWrite | undefined {
+  const m = memberParts(target);
+  if (!m?.property) return undefined;
+  const attribute = nodeText(text, m.property);
+  if (attribute !== 'requires_grad' && !REQUIRES_GRAD_MISSPELLINGS.has(attribute)) return undefined;
+  return {
+    statement: { unit, from: stmt.from, to: stmt.to },
+    assignment: { unit, from: target.from, to: value.to },
+    receiver: { unit, from: m.object.from, to: m.object.to },
+    receiverText: nodeText(text, m.object),
+    attribute,
+    attributeSpan: { unit, from: m.property.from, to: m.property.to },
+    valueText: nodeText(text, value),
+    chained,
+    receiverKind: kinds.of(unit, m.object),
+  };
+}

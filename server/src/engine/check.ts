@@ -1,0 +1,68 @@
+import { analyze } from '../analysis/analyze';
+import { BudgetExceeded } from '../analysis/budget';
+import type { Span } from '../analysis/facts';
+import { DEFAULT_CONFIG, isRuleEnabled, severityFor, type EffectiveConfig } from '../config/config';
+import type { Program } from '../python/program';
+import { RULES } from '../rules';
+import { formatMessage, type Finding, type ReportDescriptor, type Rule } from '../rules/types';
+import { isSuppressed } from './suppression';
+
+export interface CheckResult {
+  findings: Finding[];
+  /** Things the user or the log should know: skipped code, a rule that failed. Never findings. */
+  notes: string[];
+}
+
+/**
+ * The one entry point that the language server, the CLI and the tests share:
+ * analyse a program, run the enabled rules, apply severities and
+ * suppression comments.
+ */
+export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT_CONFIG, options: { timeLimitMs?: number } = {}): CheckResult {
+  const notes: string[] = [];
+  let analysis;
+  try {
+    analysis = analyze(program, options);
+  } catch (e) {
+    if (e instanceof BudgetExceeded) return { findings: [], notes: [`${program.id}: ${e.message}; no diagnostics for this file`] };
+    throw e;
+  }
+  notes.push(...analysis.notes.map((n) => `${program.id}: ${n}; that code was skipped`));
+
+  const findings: Finding[] = [];
+  for (const rule of RULES) {
+    if (!isRuleEnabled(config, rule.meta.id)) continue;
+    const reports: ReportDescriptor[] = [];
+    try {
+      rule.check({ analysis, report: (d) => reports.push(d) });
+    } catch (e) {
+      // A bug in one rule must not take the others (or the server) down with it.
+      notes.push(`${program.id}: rule ${rule.meta.id} failed: ${(e as Error).stack ?? e}`);
+      continue;
+    }
+    for (const d of reports) {
+      if (isSuppressed(program, d.span, rule.meta.id)) continue;
+      findings.push(toFinding(rule, d, config));
+    }
+  }
+  findings.sort((a, b) => compareSpans(a.span, b.span) || a.ruleId.localeCompare(b.ruleId));
+  return { findings, notes };
+}
+
+function toFinding(rule: Rule, d: ReportDescriptor, config: EffectiveConfig): Finding {
+  const template = rule.meta.messages[d.messageId];
+  if (template === undefined) throw new Error(`${rule.meta.id} reported unknown messageId ${d.messageId}`);
+  return {
+    ruleId: rule.meta.id,
+    ruleName: rule.meta.name,
+    severity: severityFor(config, rule.meta.id, d.severity ?? rule.meta.defaultSeverity),
+    message: formatMessage(template, d.data),
+    span: d.span,
+    related: d.related ?? [],
+    fixes: d.fixes ?? [],
+  };
+}
+
+function compareSpans(a: Span, b: Span): number {
+  return a.unit - b.unit || a.from - b.from || a.to - b.to;
+}
