@@ -22,7 +22,7 @@ export const FRZ004: Rule = {
       moduleAttribute:
         '`{{target}}` is an nn.Module ({{reason}}): assigning `requires_grad` only sets a plain Python attribute, so {{effect}}. Use `{{target}}.requires_grad_({{value}})`.',
       inferredSubmoduleAttribute:
-        '`{{target}}` is an attribute of the nn.Module `{{owner}}`, so it is a submodule unless it was registered as an nn.Parameter. On a submodule, assigning `requires_grad` only sets a plain Python attribute, so {{effect}}. `{{target}}.requires_grad_({{value}})` is right in both cases.',
+        '`{{target}}` looks like a submodule of the nn.Module `{{owner}}` (its name is not a parameter\'s). Assigning `requires_grad` to a module only sets a plain Python attribute, so {{effect}}; `{{target}}.requires_grad_({{value}})` is right for a submodule and a parameter alike.',
       likelyModuleAttribute:
         '`{{target}}` is most likely an nn.Module ({{reason}}). If so, assigning `requires_grad` only sets a plain Python attribute, so {{effect}}. `{{target}}.requires_grad_({{value}})` is right for a module and a tensor alike.',
       misspelledOnTensor:

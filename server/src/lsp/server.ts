@@ -1,0 +1,270 @@
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  createConnection,
+  DidChangeWatchedFilesNotification,
+  NotebookDocuments,
+  ProposedFeatures,
+  TextDocumentSyncKind,
+  type CodeAction,
+  type Connection,
+  type Diagnostic,
+  type InitializeResult,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { checkProgram } from '../engine/check';
+import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
+import { findPyproject, isExcluded, loadPyproject, type LoadedPyproject } from '../config/load';
+import type { Program } from '../python/program';
+import { ruleDocPath } from '../rules';
+import type { Finding } from '../rules/types';
+import { NOTEBOOK_TYPE, SETTINGS_SECTION, type FreezeLensSettings, type InitializationOptions } from '../protocol';
+import { findPackageRoot } from '../packageRoot';
+import { toCodeActions, toDiagnostic } from './convert';
+import { NotebookCells, PythonDocuments } from './documents';
+
+/** Files larger than this are not analysed: the user gets one message instead of a stalled server. */
+const MAX_DOCUMENT_CHARS = 8_000_000;
+
+interface Published {
+  program: Program;
+  unit: number;
+  findings: { finding: Finding; diagnostic: Diagnostic }[];
+}
+
+export function startServer(connection: Connection): void {
+  const documents = new PythonDocuments();
+  const notebooks = new NotebookDocuments(TextDocument);
+  const cells = new NotebookCells();
+  /** Last diagnostics per document or cell URI, with what produced them, for code actions. */
+  const published = new Map<string, Published>();
+  const timers = new Map<string, NodeJS.Timeout>();
+  const pyprojects = new Map<string, LoadedPyproject | null>();
+  const settingsCache = new Map<string, Promise<FreezeLensSettings>>();
+  const reportedProblems = new Set<string>();
+  const packageRoot = findPackageRoot(__dirname);
+  let debounceMs = 100;
+  let canRequestConfiguration = false;
+
+  const log = (message: string) => connection.console.log(`[${new Date().toISOString()}] ${message}`);
+
+  connection.onInitialize((params): InitializeResult => {
+    const options = (params.initializationOptions ?? {}) as InitializationOptions;
+    if (typeof options.debounceMs === 'number' && options.debounceMs >= 0) debounceMs = options.debounceMs;
+    canRequestConfiguration = !!params.capabilities.workspace?.configuration;
+    return {
+      capabilities: {
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        notebookDocumentSync: { notebookSelector: [{ notebook: { notebookType: NOTEBOOK_TYPE }, cells: [{ language: 'python' }] }] },
+        codeActionProvider: { codeActionKinds: ['quickfix'] },
+      },
+      serverInfo: { name: 'freezelens' },
+    };
+  });
+
+  connection.onInitialized(() => {
+    connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: [{ globPattern: '**/pyproject.toml' }] }).catch(() => {
+      /* the client may not support dynamic registration; config is then read once per file */
+    });
+    log(`server started (debounce ${debounceMs} ms)`);
+  });
+
+  const docUri = (ruleId: string) => pathToFileURL(path.join(packageRoot, ruleDocPath(ruleId))).toString();
+
+  // ---- configuration ---------------------------------------------------
+
+  const reportProblems = (problems: ConfigProblem[]) => {
+    for (const p of problems) {
+      const text = `FreezeLens: ${p.source === 'settings' ? 'settings' : p.source}: \`${p.key}\` ${p.message}`;
+      if (reportedProblems.has(text)) continue;
+      reportedProblems.add(text);
+      log(text);
+      void connection.window.showWarningMessage(text);
+    }
+  };
+
+  const settingsFor = (scopeUri: string): Promise<FreezeLensSettings> => {
+    if (!canRequestConfiguration) return Promise.resolve({});
+    let s = settingsCache.get(scopeUri);
+    if (!s) {
+      s = connection.workspace.getConfiguration({ scopeUri, section: SETTINGS_SECTION }).then(
+        (v) => (v ?? {}) as FreezeLensSettings,
+        () => ({}),
+      );
+      settingsCache.set(scopeUri, s);
+    }
+    return s;
+  };
+
+  const configFor = async (uri: string): Promise<{ config: EffectiveConfig; excluded: boolean }> => {
+    const file = filePathOf(uri);
+    let loaded: LoadedPyproject | null = null;
+    if (file) {
+      const dir = path.dirname(file);
+      if (!pyprojects.has(dir)) {
+        const found = findPyproject(dir);
+        pyprojects.set(dir, found ? loadPyproject(found) : null);
+      }
+      loaded = pyprojects.get(dir) ?? null;
+    }
+    const settings = validateValues({ ...(await settingsFor(uri)) }, 'settings', `${SETTINGS_SECTION}.`);
+    reportProblems([...(loaded?.problems ?? []), ...settings.problems]);
+    const root = loaded ? path.dirname(loaded.file) : undefined;
+    const config = mergeConfig(loaded?.values ?? {}, settings.values, root);
+    return { config, excluded: !!file && isExcluded(config.exclude, root, file) };
+  };
+
+  // ---- analysis -------------------------------------------------------
+
+  /** Analyses a program and publishes diagnostics for each of its units (one, or one per cell). */
+  const analyseAndPublish = async (configUri: string, program: Program) => {
+    const { config, excluded } = await configFor(configUri);
+    let findings: Finding[] = [];
+    const size = program.units.reduce((n, u) => n + u.text.length, 0);
+    if (excluded) {
+      // excluded by configuration: publish nothing
+    } else if (size > MAX_DOCUMENT_CHARS) {
+      const text = `FreezeLens: ${program.id} is ${(size / 1e6).toFixed(1)} MB, more than the ${MAX_DOCUMENT_CHARS / 1e6} MB analysed; no diagnostics for it.`;
+      if (!reportedProblems.has(text)) {
+        reportedProblems.add(text);
+        log(text);
+        void connection.window.showInformationMessage(text);
+      }
+    } else {
+      const started = performance.now();
+      try {
+        const result = checkProgram(program, config);
+        findings = result.findings;
+        for (const note of result.notes) log(note);
+      } catch (e) {
+        log(`analysis of ${program.id} failed: ${(e as Error).stack ?? e}`);
+      }
+      const ms = performance.now() - started;
+      if (ms > 50) log(`analysis of ${program.id} took ${ms.toFixed(1)} ms`);
+    }
+    program.units.forEach((unit, index) => {
+      const mine = findings.filter((f) => f.span.unit === index);
+      const entries = mine.map((finding) => ({ finding, diagnostic: toDiagnostic(program, finding, docUri) }));
+      published.set(unit.id, { program, unit: index, findings: entries });
+      void connection.sendDiagnostics({ uri: unit.id, diagnostics: entries.map((e) => e.diagnostic) });
+    });
+  };
+
+  const schedule = (key: string, run: () => Promise<void>) => {
+    clearTimeout(timers.get(key));
+    timers.set(
+      key,
+      setTimeout(() => {
+        timers.delete(key);
+        run().catch((e) => log(`analysis of ${key} failed: ${(e as Error).stack ?? e}`));
+      }, debounceMs),
+    );
+  };
+
+  const scheduleDocument = (uri: string) =>
+    schedule(uri, async () => {
+      const program = documents.program(uri);
+      if (program) await analyseAndPublish(uri, program);
+    });
+
+  const notebookProgram = (notebookUri: string): Program | undefined => {
+    const nb = notebooks.getNotebookDocument(notebookUri);
+    if (!nb) return undefined;
+    const codeCells = nb.cells
+      .map((cell) => notebooks.getCellTextDocument(cell))
+      .filter((doc): doc is TextDocument => !!doc && doc.languageId === 'python')
+      .map((doc) => ({ uri: doc.uri, text: doc.getText() }));
+    return cells.program(notebookUri, codeCells);
+  };
+
+  const scheduleNotebook = (notebookUri: string) =>
+    schedule(notebookUri, async () => {
+      const program = notebookProgram(notebookUri);
+      if (program) await analyseAndPublish(notebookUri, program);
+    });
+
+  // ---- document sync --------------------------------------------------
+
+  connection.onDidOpenTextDocument(({ textDocument }) => {
+    if (textDocument.languageId !== 'python') return;
+    documents.open(textDocument.uri, textDocument.text, textDocument.version);
+    scheduleDocument(textDocument.uri);
+  });
+  connection.onDidChangeTextDocument(({ textDocument, contentChanges }) => {
+    if (!documents.get(textDocument.uri)) return;
+    documents.change(textDocument.uri, contentChanges, textDocument.version);
+    scheduleDocument(textDocument.uri);
+  });
+  connection.onDidCloseTextDocument(({ textDocument }) => {
+    if (!documents.get(textDocument.uri)) return;
+    documents.close(textDocument.uri);
+    clearTimeout(timers.get(textDocument.uri));
+    published.delete(textDocument.uri);
+    void connection.sendDiagnostics({ uri: textDocument.uri, diagnostics: [] });
+  });
+
+  notebooks.onDidOpen((nb) => scheduleNotebook(nb.uri));
+  notebooks.onDidChange((e) => {
+    const removed = e.cells?.removed ?? [];
+    for (const cell of removed) {
+      published.delete(cell.document);
+      void connection.sendDiagnostics({ uri: cell.document, diagnostics: [] });
+    }
+    cells.forget(removed.map((c) => c.document));
+    scheduleNotebook(e.notebookDocument.uri);
+  });
+  notebooks.onDidClose((nb) => {
+    clearTimeout(timers.get(nb.uri));
+    for (const cell of nb.cells) {
+      published.delete(cell.document);
+      void connection.sendDiagnostics({ uri: cell.document, diagnostics: [] });
+    }
+    cells.forget(nb.cells.map((c) => c.document));
+  });
+  notebooks.listen(connection);
+
+  const reanalyseAll = () => {
+    for (const [uri, p] of published) {
+      if (p.program.units.length === 1 && documents.get(uri)) scheduleDocument(uri);
+      else if (p.unit === 0) scheduleNotebook(p.program.id);
+    }
+  };
+
+  connection.onDidChangeConfiguration(() => {
+    settingsCache.clear();
+    reanalyseAll();
+  });
+  connection.onDidChangeWatchedFiles(() => {
+    pyprojects.clear();
+    reportedProblems.clear();
+    reanalyseAll();
+  });
+
+  // ---- code actions ---------------------------------------------------
+
+  connection.onCodeAction(({ textDocument, range }): CodeAction[] => {
+    const p = published.get(textDocument.uri);
+    if (!p) return [];
+    const actions: CodeAction[] = [];
+    for (const { finding, diagnostic } of p.findings) {
+      const r = diagnostic.range;
+      const before = (a: { line: number; character: number }, b: { line: number; character: number }) =>
+        a.line < b.line || (a.line === b.line && a.character <= b.character);
+      if (before(r.start, range.end) && before(range.start, r.end)) actions.push(...toCodeActions(p.program, finding, diagnostic));
+    }
+    return actions;
+  });
+
+  connection.listen();
+}
+
+function filePathOf(uri: string): string | undefined {
+  if (uri.startsWith('file:')) return fileURLToPath(uri);
+  // Notebook cells: vscode-notebook-cell:/path/to/nb.ipynb#cell; the path part locates the config.
+  const m = /^vscode-notebook-cell:(\/\/[^/]*)?(\/[^#?]*)/.exec(uri);
+  return m ? decodeURIComponent(m[2]) : undefined;
+}
+
+if (require.main === module) {
+  startServer(createConnection(ProposedFeatures.all));
+}
