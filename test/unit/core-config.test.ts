@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { isRuleEnabled, mergeConfig, parsePyproject, severityFor, validateValues } from '../../server/src/config/config';
+import { findPyproject, isExcluded } from '../../server/src/config/load';
+
+test('a valid [tool.freezelens] table is read', () => {
+  const { values, problems } = parsePyproject(
+    '[project]\nname = "x"\n\n[tool.freezelens]\nselect = ["FRZ0"]\nignore = ["FRZ004"]\nexclude = ["legacy/**"]\n\n[tool.freezelens.severity]\nFRZ004 = "error"\n',
+    'pyproject.toml',
+  );
+  assert.deepEqual(problems, []);
+  assert.deepEqual(values, { select: ['FRZ0'], ignore: ['FRZ004'], exclude: ['legacy/**'], severity: { FRZ004: 'error' } });
+});
+
+test('no [tool.freezelens] table means no values and no problems', () => {
+  assert.deepEqual(parsePyproject('[tool.ruff]\nline-length = 100\n', 'p'), { values: {}, problems: [] });
+});
+
+test('invalid TOML is one problem naming the table and where', () => {
+  const { values, problems } = parsePyproject('[tool.freezelens]\nselect = ["FRZ004"\n', 'pyproject.toml');
+  assert.deepEqual(values, {});
+  assert.equal(problems.length, 1);
+  assert.equal(problems[0].key, 'tool.freezelens');
+  assert.match(problems[0].message, /not valid TOML at line \d+/);
+});
+
+test('every bad value names its key and falls back to the default', () => {
+  const { values, problems } = parsePyproject(
+    '[tool.freezelens]\nselect = "FRZ004"\nignore = ["FRZ999", "FRZ004"]\nexclude = [1]\nfrobnicate = true\n[tool.freezelens.severity]\nFRZ004 = "loud"\nFRZ998 = "error"\n',
+    'pyproject.toml',
+  );
+  const byKey = Object.fromEntries(problems.map((p) => [p.key, p.message]));
+  assert.match(byKey['tool.freezelens.select'], /must be a list of rule codes/);
+  assert.match(byKey['tool.freezelens.ignore'], /unknown rule code "FRZ999"/);
+  assert.match(byKey['tool.freezelens.exclude'], /must be a list of glob patterns/);
+  assert.match(byKey['tool.freezelens.frobnicate'], /unknown key/);
+  assert.match(byKey['tool.freezelens.severity.FRZ004'], /must be one of/);
+  assert.match(byKey['tool.freezelens.severity.FRZ998'], /unknown rule code/);
+  assert.equal(values.select, undefined);
+  assert.deepEqual(values.ignore, ['FRZ004']);
+  assert.deepEqual(values.severity, {});
+});
+
+test('settings are validated with their own key names', () => {
+  const { problems } = validateValues({ select: 'FRZ004' }, 'settings', 'freezelens.');
+  assert.equal(problems[0].key, 'freezelens.select');
+});
+
+test('settings win key by key; severity merges rule by rule', () => {
+  const merged = mergeConfig(
+    { select: ['FRZ004'], ignore: ['FRZ001'], exclude: ['a/**'], severity: { FRZ004: 'error', FRZ001: 'hint' } },
+    { ignore: [], severity: { FRZ004: 'information' } },
+  );
+  assert.deepEqual(merged.select, ['FRZ004']);
+  assert.deepEqual(merged.ignore, []);
+  assert.deepEqual(merged.exclude, ['a/**']);
+  assert.deepEqual(merged.severity, { FRZ004: 'information', FRZ001: 'hint' });
+  assert.equal(severityFor(merged, 'FRZ004', 'warning'), 'information');
+  assert.equal(severityFor(merged, 'FRZ003', 'warning'), 'warning');
+});
+
+test('rule selection by code and prefix', () => {
+  const base = { ignore: [], severity: {}, exclude: [] };
+  assert.equal(isRuleEnabled(base, 'FRZ004'), true);
+  assert.equal(isRuleEnabled({ ...base, select: ['FRZ00'] }, 'FRZ004'), true);
+  assert.equal(isRuleEnabled({ ...base, select: ['FRZ01'] }, 'FRZ004'), false);
+  assert.equal(isRuleEnabled({ ...base, ignore: ['frz004'] }, 'FRZ004'), false);
+});
+
+test('exclude globs are relative to the config folder and cover whole folders', () => {
+  const root = path.join(os.tmpdir(), 'proj');
+  assert.equal(isExcluded(['legacy'], root, path.join(root, 'legacy', 'old', 'train.py')), true);
+  assert.equal(isExcluded(['**/gen_*.py'], root, path.join(root, 'src', 'gen_model.py')), true);
+  assert.equal(isExcluded(['legacy/**'], root, path.join(root, 'src', 'train.py')), false);
+  assert.equal(isExcluded(['*.py'], root, path.join(os.tmpdir(), 'elsewhere.py')), false);
+});
+
+test('findPyproject prefers the nearest file with a [tool.freezelens] table', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fl-cfg-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'pkg', 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'pyproject.toml'), '[tool.freezelens]\nignore = []\n');
+    fs.writeFileSync(path.join(dir, 'pkg', 'pyproject.toml'), '[project]\nname = "pkg"\n');
+    assert.equal(findPyproject(path.join(dir, 'pkg', 'sub')), path.join(dir, 'pyproject.toml'));
+    fs.rmSync(path.join(dir, 'pyproject.toml'));
+    assert.equal(findPyproject(path.join(dir, 'pkg', 'sub')), path.join(dir, 'pkg', 'pyproject.toml'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

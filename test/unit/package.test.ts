@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RULES, ruleDocPath } from '../../server/src/rules';
+
+const root = path.resolve(__dirname, '../../..');
+
+test('the .vsix holds only the bundles, the docs, the icon and the manifest', () => {
+  const listed = execFileSync(process.execPath, [path.join(root, 'node_modules/@vscode/vsce/vsce'), 'ls', '--no-dependencies'], {
+    cwd: root,
+    encoding: 'utf8',
+  })
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const allowed = /^(package\.json|README\.md|LICENSE|media\/icon\.png|docs\/rules\/FRZ\d{3}\.md|dist\/(client|server|cli|webview)\/[\w.-]+\.(js|css))$/;
+  assert.deepEqual(listed.filter((f) => !allowed.test(f)), []);
+  for (const required of ['package.json', 'dist/client/extension.js', 'dist/server/server.js', 'docs/rules/FRZ004.md', 'media/icon.png']) {
+    assert.ok(listed.includes(required), `${required} is packaged`);
+  }
+});
+
+test('every rule has its documentation page with the fixed sections', () => {
+  for (const rule of RULES) {
+    const doc = fs.readFileSync(path.join(root, ruleDocPath(rule.meta.id)), 'utf8');
+    assert.ok(doc.startsWith(`# ${rule.meta.id} ${rule.meta.name}`), `${rule.meta.id} doc title`);
+    for (const section of ['What it does', 'Why is this bad?', 'Example', 'Use instead', 'Fix safety', 'When it is harmless', 'References']) {
+      assert.ok(doc.includes(`## ${section}`), `${rule.meta.id} doc has "${section}"`);
+    }
+  }
+});
