@@ -39,6 +39,7 @@ export function startServer(connection: Connection): void {
   /** Last diagnostics per document or cell URI, with what produced them, for code actions. */
   const published = new Map<string, Published>();
   const timers = new Map<string, NodeJS.Timeout>();
+  const generations = new Map<string, number>();
   const pyprojects = new Map<string, LoadedPyproject | null>();
   const settingsCache = new Map<string, Promise<FreezeLensSettings>>();
   const reportedProblems = new Set<string>();
@@ -118,7 +119,12 @@ export function startServer(connection: Connection): void {
 
   /** Analyses a program and publishes diagnostics for each of its units (one, or one per cell). */
   const analyseAndPublish = async (configUri: string, program: Program) => {
+    // Reading settings awaits the client; a newer edit may start its own run
+    // meanwhile, and then this older result must not be published over it.
+    const generation = (generations.get(program.id) ?? 0) + 1;
+    generations.set(program.id, generation);
     const { config, excluded } = await configFor(configUri);
+    if (generations.get(program.id) !== generation) return;
     let findings: Finding[] = [];
     const size = program.units.reduce((n, u) => n + u.text.length, 0);
     if (excluded) {
@@ -199,6 +205,7 @@ export function startServer(connection: Connection): void {
     if (!documents.get(textDocument.uri)) return;
     documents.close(textDocument.uri);
     clearTimeout(timers.get(textDocument.uri));
+    generations.set(textDocument.uri, (generations.get(textDocument.uri) ?? 0) + 1);
     published.delete(textDocument.uri);
     void connection.sendDiagnostics({ uri: textDocument.uri, diagnostics: [] });
   });
@@ -215,6 +222,7 @@ export function startServer(connection: Connection): void {
   });
   notebooks.onDidClose((nb) => {
     clearTimeout(timers.get(nb.uri));
+    generations.set(nb.uri, (generations.get(nb.uri) ?? 0) + 1);
     for (const cell of nb.cells) {
       published.delete(cell.document);
       void connection.sendDiagnostics({ uri: cell.document, diagnostics: [] });
