@@ -14,6 +14,8 @@ run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.']);
 run(process.execPath, ['scripts/build.mjs']);
 run(process.execPath, [
   '--test',
+  // One file at a time: the .vsix test rebuilds dist/ that the end-to-end test loads.
+  '--test-concurrency=1',
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
   '--test-reporter=./scripts/summary-reporter.mjs',

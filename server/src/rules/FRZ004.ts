@@ -49,7 +49,7 @@ export const FRZ004: Rule = {
       };
       const related =
         kind.origin && kind.kind === 'module'
-          ? [{ span: { unit: kind.origin.unit, from: kind.origin.node.from, to: kind.origin.node.to }, message: formatMessage(FRZ004.meta.messages.relatedOrigin, data) }]
+          ? [{ span: { unit: kind.origin.unit, from: kind.origin.node.from, to: kind.origin.node.to }, message: formatMessage(FRZ004.meta.messages.relatedOrigin, { target: kind.owner ?? write.receiverText }) }]
           : [];
       if (!misspelled) {
         if (kind.kind !== 'module') continue; // on a tensor this is exactly right

@@ -1,0 +1,193 @@
+// End-to-end test in a real VS Code workbench: code-server serves VS Code,
+// headless Chromium renders it, and the suite in test/e2e/suite runs inside
+// the (remote) extension host against the extension loaded from this repo.
+//
+//   npm run test:e2e        (= build, compile-tests, node --test test/e2e/)
+//
+// Prerequisites are installed on first run (scripts/install-code-server.sh).
+// Artifacts (screenshots, code-server log, browser console, workbench logs)
+// land in .test-output/e2e/.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureCodeServer, startCodeServer } from '../../scripts/code-server.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const outDir = path.join(root, '.test-output', 'e2e');
+// Overridable only to debug the harness itself against another extension.
+const extensionPath = process.env.FREEZELENS_E2E_EXTENSION ?? root;
+const testsPath = process.env.FREEZELENS_E2E_SUITE ?? path.join(root, 'out/test/e2e/suite/index.js');
+const folder = process.env.FREEZELENS_E2E_FOLDER ?? path.join(root, 'examples');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const RUN_TIMEOUT_MS = 4 * 60_000;
+
+test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 6 * 60_000 }, async (t) => {
+  const main = JSON.parse(fs.readFileSync(path.join(extensionPath, 'package.json'), 'utf8')).main;
+  for (const [what, p] of [
+    ['bundled extension (npm run build)', path.join(extensionPath, main)],
+    ['compiled suite (npm run compile-tests)', testsPath],
+    ['workspace folder', folder],
+  ]) {
+    assert.ok(fs.existsSync(p), `missing ${what}: ${p}`);
+  }
+
+  // First run: installs code-server (about 1.5 min) and, via apt, chromium.
+  let entry, installError;
+  try {
+    entry = ensureCodeServer();
+  } catch (e) {
+    installError = e;
+  }
+  // Only a machine where chromium cannot be installed (no apt, no root) may
+  // skip; any other installation problem is a failure.
+  if (!fs.existsSync(chromiumPath)) {
+    t.skip(`chromium not available at ${chromiumPath} and could not be installed`);
+    return;
+  }
+  if (installError) throw installError;
+
+  // The suite edits an example without saving; prove the files stay as they were.
+  const before = snapshot(folder);
+  t.after(() => assert.deepEqual(snapshot(folder), before, `the suite modified files in ${folder}`));
+
+  fs.rmSync(outDir, { recursive: true, force: true });
+  fs.mkdirSync(outDir, { recursive: true });
+  const serverLog = [];
+  const consoleLog = [];
+  const started = Date.now();
+  const stamp = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+
+  // Torn down in reverse order: browser before server.
+  const cleanups = [];
+  t.after(async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((e) => t.diagnostic(`cleanup: ${e}`));
+  });
+
+  const server = await startCodeServer({
+    entry,
+    folder,
+    extensionDevelopmentPath: extensionPath,
+    extensionTestsPath: testsPath,
+    env: { FREEZELENS_E2E_OUT: outDir },
+    log: (line) => serverLog.push(`${stamp()} ${line}`),
+  });
+  cleanups.push(() => server.stop());
+
+  // Dynamic import: playwright-core is only needed once we know we will run.
+  const { chromium } = await import('playwright-core');
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox', // we run as root in containers
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  cleanups.push(async () => {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  });
+
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => consoleLog.push(`${stamp()} [${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => consoleLog.push(`${stamp()} [pageerror] ${e.stack ?? e}`));
+
+  // The web workbench calls window.codeAutomationExit(code, logs) once the
+  // extension tests finish (see BrowserHostService in VS Code).
+  let onExit;
+  const exited = new Promise((resolve) => (onExit = resolve));
+  await page.exposeFunction('codeAutomationExit', (code, logs) => onExit({ code, logs }));
+
+  // The suite asks for a screenshot through files, since the extension host
+  // cannot reach the browser page (see test/e2e/suite/index.ts).
+  const handshake = watchScreenshotRequests(page);
+  cleanups.push(async () => handshake.stop());
+
+  let result;
+  let timer;
+  try {
+    await page.goto(server.url, { timeout: 120_000 });
+    result = await Promise.race([
+      exited,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no result within ${RUN_TIMEOUT_MS / 1000}s`)), RUN_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await page.screenshot({ path: path.join(outDir, 'final.png') }).catch(() => {});
+    handshake.stop();
+    // Server-side logs include the extension host's and every output channel's.
+    const serverLogs = path.join(server.userDataDir, 'logs');
+    if (fs.existsSync(serverLogs)) fs.cpSync(serverLogs, path.join(outDir, 'server-logs'), { recursive: true });
+    fs.writeFileSync(path.join(outDir, 'code-server.log'), serverLog.join('\n') + '\n');
+    fs.writeFileSync(path.join(outDir, 'browser-console.log'), consoleLog.join('\n') + '\n');
+    for (const { relativePath, contents } of result?.logs ?? []) {
+      const file = path.join(outDir, 'workbench-logs', relativePath);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, contents);
+    }
+  }
+  t.diagnostic(`suite finished with code ${result.code} after ${stamp()}`);
+  const failure = path.join(outDir, 'suite-failure.txt');
+  const detail = fs.existsSync(failure) ? fs.readFileSync(failure, 'utf8') : 'see browser-console.log';
+  assert.equal(result.code, 0, `extension tests failed (artifacts in ${path.relative(root, outDir)}/):\n${detail}`);
+  assert.deepEqual(handshake.errors, [], 'page-side checks failed');
+});
+
+/**
+ * Serves the suite's screenshot requests: it writes `ready-for-screenshot`
+ * (JSON: { name, expectText?, selector? }); we check the DOM, take
+ * `<name>.png`, and answer with `screenshot-done` (JSON: { ok, error? }).
+ */
+function watchScreenshotRequests(page) {
+  const request = path.join(outDir, 'ready-for-screenshot');
+  const done = path.join(outDir, 'screenshot-done');
+  const errors = [];
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy || !fs.existsSync(request)) return;
+    busy = true;
+    let reply;
+    try {
+      const req = JSON.parse(fs.readFileSync(request, 'utf8'));
+      fs.rmSync(request);
+      if (req.expectText) {
+        // Wait for the text to render rather than racing the panel's layout.
+        const locator = page.locator(req.selector ?? 'body').filter({ hasText: req.expectText }).first();
+        await locator.waitFor({ state: 'visible', timeout: 20_000 });
+      }
+      await page.screenshot({ path: path.join(outDir, `${req.name}.png`) });
+      reply = { ok: true };
+    } catch (e) {
+      const error = String(e?.message ?? e).replace(/\x1b\[[0-9;]*m/g, ''); // playwright colours its logs
+      errors.push(error);
+      reply = { ok: false, error };
+    }
+    // Write-then-rename, so neither side ever reads a half-written file.
+    fs.writeFileSync(`${done}.tmp`, JSON.stringify(reply));
+    fs.renameSync(`${done}.tmp`, done);
+    busy = false;
+  }, 200);
+  return { errors, stop: () => clearInterval(timer) };
+}
+
+function snapshot(dir) {
+  const files = {};
+  for (const name of fs.readdirSync(dir, { recursive: true })) {
+    const p = path.join(dir, name);
+    if (fs.statSync(p).isFile()) files[name] = fs.readFileSync(p, 'utf8');
+  }
+  return files;
+}

@@ -1,0 +1,157 @@
+// Runs inside the extension host of a real VS Code (code-server in Chromium
+// via test/e2e/e2e.test.mjs, or desktop VS Code via electron.test.mjs).
+// VS Code loads this module from `extensionTestsPath` and calls run(); a
+// rejection makes the workbench report exit code 1.
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+
+const EXTENSION_ID = 'freezelens.freezelens';
+const EXAMPLE = 'finetune_resnet.py';
+const NOOP_ASSIGNMENT = 'model.layer1.requires_grad = False';
+const FIXED = 'model.layer1.requires_grad_(False)';
+
+// Set by e2e.test.mjs (inherited through code-server's environment): the
+// artifact folder, also used to exchange screenshot requests with the browser
+// side. Unset under Electron, where there is no browser side.
+const artifactDir = process.env.FREEZELENS_E2E_OUT;
+
+export async function run(): Promise<void> {
+  const ctx = {} as Context;
+  const steps: [string, (c: Context) => Promise<void>][] = [
+    ['extension activates', activates],
+    ['FRZ004 diagnostic on the no-op requires_grad assignment', reportsFrz004],
+    ['Problems panel shows FRZ004', problemsPanel],
+    ['preferred quick fix rewrites to requires_grad_(False)', quickFix],
+  ];
+  console.log(`[e2e] VS Code ${vscode.version}, ${vscode.env.appHost}, trusted workspace: ${vscode.workspace.isTrusted}`);
+  let current = '';
+  try {
+    for (const [name, step] of steps) {
+      const t0 = Date.now();
+      current = name;
+      await step(ctx);
+      console.log(`[e2e] ok - ${name} (${Date.now() - t0} ms)`);
+    }
+  } catch (e) {
+    // The runner only sees exit code 1: name the step and keep the stack.
+    const report = `step "${current}" failed: ${e instanceof Error ? e.stack : String(e)}`;
+    console.error(`[e2e] FAILED - ${report}`);
+    if (artifactDir) fs.writeFileSync(path.join(artifactDir, 'suite-failure.txt'), report + '\n');
+    throw e;
+  } finally {
+    // Leave examples/ exactly as on disk: the fix is applied but never saved.
+    if (ctx.doc?.isDirty) {
+      await vscode.window.showTextDocument(ctx.doc);
+      await vscode.commands.executeCommand('workbench.action.files.revert');
+    }
+  }
+}
+
+interface Context {
+  doc: vscode.TextDocument;
+  line: number;
+  diagnostic: vscode.Diagnostic;
+}
+
+async function activates(ctx: Context): Promise<void> {
+  const ext = vscode.extensions.getExtension(EXTENSION_ID);
+  assert.ok(ext, `${EXTENSION_ID} is not installed in the extension host`);
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'no workspace folder is open');
+  // Opening a Python file is what activates the extension for real users.
+  ctx.doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, EXAMPLE));
+  await vscode.window.showTextDocument(ctx.doc);
+  await ext.activate();
+  assert.ok(ext.isActive, `${EXTENSION_ID} did not activate`);
+}
+
+async function reportsFrz004(ctx: Context): Promise<void> {
+  const offset = ctx.doc.getText().indexOf(NOOP_ASSIGNMENT);
+  assert.ok(offset >= 0, `${EXAMPLE} does not contain "${NOOP_ASSIGNMENT}"`);
+  ctx.line = ctx.doc.positionAt(offset).line;
+  // The language server starts lazily; the first analysis can take a while.
+  ctx.diagnostic = await waitFor(
+    () => findFrz004(ctx.doc.uri, ctx.line),
+    30_000,
+    () => `no FRZ004 diagnostic on line ${ctx.line + 1}; got: ${describe(vscode.languages.getDiagnostics(ctx.doc.uri))}`,
+  );
+  assert.equal(ctx.diagnostic.source, 'freezelens');
+}
+
+async function problemsPanel(): Promise<void> {
+  await vscode.commands.executeCommand('workbench.actions.view.problems');
+  if (!artifactDir) {
+    console.log('[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the DOM check and screenshot');
+    return;
+  }
+  // The browser side polls for this file, checks the DOM, takes the
+  // screenshot and answers with screenshot-done.
+  const done = path.join(artifactDir, 'screenshot-done');
+  fs.rmSync(done, { force: true });
+  const request = path.join(artifactDir, 'ready-for-screenshot');
+  const spec = { name: 'frz004-problems', selector: '.markers-panel .monaco-list-row', expectText: 'FRZ004' };
+  // Write-then-rename, so the browser side never reads a half-written file.
+  fs.writeFileSync(`${request}.tmp`, JSON.stringify(spec));
+  fs.renameSync(`${request}.tmp`, request);
+  const reply = await waitFor(
+    () => (fs.existsSync(done) ? JSON.parse(fs.readFileSync(done, 'utf8')) : undefined),
+    45_000,
+    () => 'the browser side did not answer the screenshot request',
+  );
+  assert.ok(reply.ok, `Problems panel check failed: ${reply.error}`);
+}
+
+async function quickFix(ctx: Context): Promise<void> {
+  const original = ctx.doc.lineAt(ctx.line).text;
+  const actions = await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
+    'vscode.executeCodeActionProvider',
+    ctx.doc.uri,
+    ctx.diagnostic.range,
+    vscode.CodeActionKind.QuickFix.value,
+    10, // resolve lazily computed edits
+  );
+  const preferred = actions.filter((a): a is vscode.CodeAction => 'isPreferred' in a && a.isPreferred === true);
+  assert.equal(
+    preferred.length,
+    1,
+    `expected one preferred quick fix, got: ${actions.map((a) => `${a.title}${'isPreferred' in a && a.isPreferred ? ' (preferred)' : ''}`).join(', ') || 'none'}`,
+  );
+  const [fix] = preferred;
+  assert.ok(fix.edit, `quick fix "${fix.title}" has no workspace edit`);
+  assert.ok(await vscode.workspace.applyEdit(fix.edit), 'applyEdit was rejected');
+  assert.equal(ctx.doc.lineAt(ctx.line).text, original.replace(NOOP_ASSIGNMENT, FIXED));
+  await waitFor(
+    () => (findFrz004(ctx.doc.uri, ctx.line) ? undefined : true),
+    15_000,
+    () => 'FRZ004 is still reported after applying the fix',
+  );
+}
+
+function findFrz004(uri: vscode.Uri, line: number): vscode.Diagnostic | undefined {
+  return vscode.languages
+    .getDiagnostics(uri)
+    .find((d) => codeOf(d) === 'FRZ004' && d.range.start.line === line);
+}
+
+// Diagnostic.code is a string, a number, or { value, target } when it links to docs.
+function codeOf(d: vscode.Diagnostic): string | undefined {
+  const c = d.code;
+  return c === undefined ? undefined : String(typeof c === 'object' ? c.value : c);
+}
+
+function describe(ds: readonly vscode.Diagnostic[]): string {
+  return ds.map((d) => `${d.source}/${codeOf(d)}@${d.range.start.line + 1}`).join(', ') || 'none';
+}
+
+/** Polls until fn returns something other than undefined. */
+async function waitFor<T>(fn: () => T | undefined, timeoutMs: number, message: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${message()} (after ${timeoutMs} ms)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
