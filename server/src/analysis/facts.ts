@@ -55,7 +55,9 @@ export function collectGradFlagWrites(program: Program, kinds: ValueKinds, budge
         if (ops.length === 0) return;
         const lastOp = ops[ops.length - 1];
         const value = kids[kids.indexOf(lastOp) + 1];
-        if (!value) return;
+        // `x.requires_grad = ` while the user is still typing: nothing to judge yet, and a fix
+        // built from the half-typed statement would be wrong (`requires_grad_()` unfreezes).
+        if (!value || containsError(stmt)) return;
         for (const target of kids.slice(0, kids.indexOf(lastOp))) {
           const write = gradFlagWrite(unitIndex, text, stmt, target, value, ops.length > 1, kinds);
           if (write) writes.push(write);
@@ -91,4 +93,22 @@ function gradFlagWrite(
     chained,
     receiverKind: kinds.of(unit, m.object),
   };
+}
+
+/** Whether a parse error lies anywhere inside `node`; iterative, so deep nesting is safe. */
+function containsError(node: SyntaxNode): boolean {
+  const c = node.cursor();
+  let depth = 0;
+  for (;;) {
+    if (c.type.isError) return true;
+    if (c.firstChild()) {
+      depth++;
+      continue;
+    }
+    while (depth > 0 && !c.nextSibling()) {
+      c.parent();
+      depth--;
+    }
+    if (depth === 0) return false;
+  }
 }

@@ -3,8 +3,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   createConnection,
   DidChangeWatchedFilesNotification,
+  MessageType,
   NotebookDocuments,
   ProposedFeatures,
+  ShowMessageNotification,
   TextDocumentSyncKind,
   type CodeAction,
   type Connection,
@@ -22,6 +24,9 @@ import { NOTEBOOK_TYPE, SETTINGS_SECTION, type FreezeLensSettings, type Initiali
 import { findPackageRoot } from '../packageRoot';
 import { toCodeActions, toDiagnostic } from './convert';
 import { NotebookCells, PythonDocuments } from './documents';
+
+/** Keys of the `freezelens` settings section that only the client reads; VS Code sends them with the rest. */
+const CLIENT_ONLY_SETTINGS = new Set(['diagnosticDelay', 'trace']);
 
 /** Files larger than this are not analysed: the user gets one message instead of a stalled server. */
 const MAX_DOCUMENT_CHARS = 8_000_000;
@@ -48,6 +53,9 @@ export function startServer(connection: Connection): void {
   let canRequestConfiguration = false;
 
   const log = (message: string) => connection.console.log(`[${new Date().toISOString()}] ${message}`);
+  // A notification, not window/showMessageRequest: there is nothing to answer, and a
+  // client that rejects the request would leave an unhandled rejection that ends the process.
+  const showMessage = (type: MessageType, message: string) => void connection.sendNotification(ShowMessageNotification.type, { type, message });
 
   connection.onInitialize((params): InitializeResult => {
     const options = (params.initializationOptions ?? {}) as InitializationOptions;
@@ -80,7 +88,7 @@ export function startServer(connection: Connection): void {
       if (reportedProblems.has(text)) continue;
       reportedProblems.add(text);
       log(text);
-      void connection.window.showWarningMessage(text);
+      showMessage(MessageType.Warning, text);
     }
   };
 
@@ -108,7 +116,9 @@ export function startServer(connection: Connection): void {
       }
       loaded = pyprojects.get(dir) ?? null;
     }
-    const settings = validateValues({ ...(await settingsFor(uri)) }, 'settings', `${SETTINGS_SECTION}.`);
+    const raw: Record<string, unknown> = { ...(await settingsFor(uri)) };
+    for (const key of CLIENT_ONLY_SETTINGS) delete raw[key];
+    const settings = validateValues(raw, 'settings', `${SETTINGS_SECTION}.`);
     reportProblems([...(loaded?.problems ?? []), ...settings.problems]);
     const root = loaded ? path.dirname(loaded.file) : undefined;
     const config = mergeConfig(loaded?.values ?? {}, settings.values, root);
@@ -134,7 +144,7 @@ export function startServer(connection: Connection): void {
       if (!reportedProblems.has(text)) {
         reportedProblems.add(text);
         log(text);
-        void connection.window.showInformationMessage(text);
+        showMessage(MessageType.Info, text);
       }
     } else {
       const started = performance.now();
