@@ -472,6 +472,16 @@ describe('the CLI on bad input', () => {
     assert.equal(run.code, 1);
   });
 
+  test('a symlinked file inside a walked folder is checked; a dangling one is reported', async () => {
+    const p = project('linked');
+    fs.symlinkSync(path.join(p, 'good.py'), path.join(p, 'alias.py'));
+    fs.symlinkSync(path.join(p, 'gone.py'), path.join(p, 'dangling.py'));
+    const run = await runCli(['check', 'linked', '--format', 'json'], dir);
+    const out = JSON.parse(run.stdout);
+    assert.deepEqual(out.findings.map((f: { path: string }) => f.path).sort(), ['linked/alias.py', 'linked/good.py']);
+    assert.match(run.stderr, /^linked\/dangling\.py: error: no such file or folder \(ENOENT\)$/m);
+  });
+
   test('a file that cannot be read: a clear error naming it; the other files are still checked', async (t) => {
     const p = project('perm');
     const secret = path.join(p, 'secret.py');

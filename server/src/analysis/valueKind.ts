@@ -134,13 +134,14 @@ export class ValueKinds {
   ofName(unit: number, nameNode: SyntaxNode): ValueKind {
     const candidates = this.reachingBindings(unit, nameNode);
     if (candidates.length === 0) return UNKNOWN;
+    // The common case: the latest binding before the use is on every path to it,
+    // so the earlier ones are dead and need not be classified at all.
+    const latest = candidates[candidates.length - 1];
+    if (this.precedes(latest, unit, nameNode) && this.dominates(latest, unit, nameNode)) return this.ofBinding(latest);
     const kinds = candidates.map((b) => this.ofBinding(b));
     const first = kinds[0];
     if (kinds.every((k) => k.kind === first.kind)) return { ...first, certain: kinds.every((k) => k.certain) };
-    // Different kinds on different paths: only the latest binding counts, and
-    // only if every path to the use goes through it.
-    const latest = candidates[candidates.length - 1];
-    return this.dominates(latest, unit, nameNode) ? kinds[kinds.length - 1] : UNKNOWN;
+    return UNKNOWN;
   }
 
   /** Bindings of the name that may reach this use, in program order. */
@@ -153,10 +154,21 @@ export class ValueKinds {
       const all = scope.bindings.get(name);
       if (!all || all.length === 0) continue;
       if (scope !== start) return all;
-      const before = all.filter((b) => b.unit < unit || (b.unit === unit && b.node.from < nameNode.from));
-      return before.length > 0 ? before : all;
+      // Bindings are recorded in program order: binary-search the last one before the use.
+      let lo = 0;
+      let hi = all.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.precedes(all[mid], unit, nameNode)) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo > 0 ? all.slice(0, lo) : all;
     }
     return [];
+  }
+
+  private precedes(b: Binding, unit: number, use: SyntaxNode): boolean {
+    return b.unit < unit || (b.unit === unit && b.node.from < use.from);
   }
 
   private dominates(binding: Binding, unit: number, use: SyntaxNode): boolean {

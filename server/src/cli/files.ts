@@ -34,7 +34,10 @@ export function discover(paths: string[], onError: (p: string, message: string) 
       const full = path.join(dir, e.name);
       if (e.isDirectory()) {
         if (!SKIPPED_DIRS.has(e.name) && !e.name.endsWith('.egg-info')) walk(full);
-      } else if (e.isFile() && isPythonFile(e.name)) out.push({ path: full, explicit: false });
+      } else if (isPythonFile(e.name) && (e.isFile() || (e.isSymbolicLink() && isFileTarget(full, onError)))) {
+        // Symlinked files are followed; symlinked folders are not, so a link cycle cannot trap the walk.
+        out.push({ path: full, explicit: false });
+      }
     }
   };
   for (const p of paths) {
@@ -42,13 +45,39 @@ export function discover(paths: string[], onError: (p: string, message: string) 
     try {
       stat = fs.statSync(p);
     } catch (e) {
-      onError(p, `no such file or folder (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      onError(p, describeFsError(e as NodeJS.ErrnoException));
       continue;
     }
     if (stat.isDirectory()) walk(p);
     else out.push({ path: p, explicit: true });
   }
   return out;
+}
+
+function isFileTarget(link: string, onError: (p: string, message: string) => void): boolean {
+  try {
+    return fs.statSync(link).isFile();
+  } catch (e) {
+    onError(link, describeFsError(e as NodeJS.ErrnoException));
+    return false;
+  }
+}
+
+/** A file-system error in words, with the code for searching. */
+export function describeFsError(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ENOENT':
+      return 'no such file or folder (ENOENT)';
+    case 'ELOOP':
+      return 'too many levels of symbolic links (ELOOP)';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${e.code})`;
+    case 'EISDIR':
+      return 'is a folder, not a file (EISDIR)';
+    default:
+      return e.code ? `cannot read (${e.code})` : e.message;
+  }
 }
 
 export function isPythonFile(name: string): boolean {
