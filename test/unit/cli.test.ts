@@ -2,6 +2,7 @@
  * The command-line tool as a user or a CI job runs it: `node bin/freezelens.js`
  * in a child process, in a temp copy of test/fixtures/project.
  */
+import { RULES } from '../../server/src/rules';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -317,8 +318,11 @@ describe('freezelens CLI', () => {
       const driver = runObj.tool.driver;
       assert.equal(driver.name, 'FreezeLens');
       assert.equal(driver.semanticVersion, VERSION);
-      assert.equal(driver.rules.length, 1);
-      const rule = driver.rules[0];
+      assert.deepEqual(
+        driver.rules.map((r: { id: string }) => r.id),
+        RULES.map((r) => r.meta.id),
+      );
+      const rule = driver.rules.find((r: { id: string }) => r.id === 'FRZ004');
       assert.equal(rule.id, 'FRZ004');
       assert.equal(rule.name, 'module-requires-grad-attribute');
       assert.ok(rule.shortDescription.text.length > 10);

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { isRuleEnabled, mergeConfig, parsePyproject, severityFor, validateValues } from '../../server/src/config/config';
 import { findPyproject, isExcluded } from '../../server/src/config/load';
+import { parseTorchVersion } from '../../server/src/config/torchVersion';
 
 test('a valid [tool.freezelens] table is read', () => {
   const { values, problems } = parsePyproject(
@@ -90,4 +91,13 @@ test('findPyproject prefers the nearest file with a [tool.freezelens] table', ()
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the torch version comes from requirements or pyproject; upper bounds alone are ignored', () => {
+  assert.deepEqual(parseTorchVersion('numpy\ntorch==1.13.1\n', 'requirements.txt'), { major: 1, minor: 13, source: 'requirements.txt: torch==1.13.1' });
+  assert.equal(parseTorchVersion('torch>=2.1,<3\n', 'requirements.txt')?.major, 2);
+  assert.equal(parseTorchVersion('dependencies = ["torch (>=1.12,<2)"]\n', 'pyproject.toml')?.minor, 12);
+  assert.equal(parseTorchVersion('torchvision==0.14\n', 'requirements.txt'), undefined);
+  assert.equal(parseTorchVersion('torch<2.0\n', 'requirements.txt'), undefined);
+  assert.equal(parseTorchVersion('# torch==1.8\n', 'requirements.txt'), undefined);
 });

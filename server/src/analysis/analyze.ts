@@ -1,8 +1,10 @@
 import type { Program } from '../python/program';
 import { bind, type Binder } from './binder';
-import { AnalysisBudget } from './budget';
-import { collectGradFlagWrites, type GradFlagWrite } from './facts';
+import { AnalysisBudget, BudgetExceeded } from './budget';
+import { collectFacts, type FlagComparison, type GradFlagWrite } from './facts';
 import { ValueKinds } from './valueKind';
+import { Interpreter } from './interp/interpreter';
+import type { Timeline } from './interp/timeline';
 
 /**
  * Everything the rules may ask about one program. Rules read these facts;
@@ -13,18 +15,32 @@ export interface Analysis {
   binder: Binder;
   kinds: ValueKinds;
   gradFlagWrites: GradFlagWrite[];
+  flagComparisons: FlagComparison[];
+  /** The freeze-state timeline; undefined when the interpreter gave up (rules relying on it stay silent). */
+  timeline?: Timeline;
   /** Why parts of the program were skipped (depth caps); for the log. */
   notes: string[];
 }
 
 export interface AnalyzeOptions {
   timeLimitMs?: number;
+  /** The torch version that decides zero_grad's default; assumed 2.0 or later when unknown. */
+  torchVersion?: { major: number; minor: number; source: string };
 }
+
+const ASSUMED_TORCH = { major: 2, minor: 0, source: 'assumed (no torch version found in requirements or pyproject.toml)' };
 
 export function analyze(program: Program, options: AnalyzeOptions = {}): Analysis {
   const budget = new AnalysisBudget(options.timeLimitMs);
   const binder = bind(program, budget);
   const kinds = new ValueKinds(binder);
-  const gradFlagWrites = collectGradFlagWrites(program, kinds, budget);
-  return { program, binder, kinds, gradFlagWrites, notes: budget.notes };
+  const { gradFlagWrites, flagComparisons } = collectFacts(program, kinds, budget);
+  let timeline: Timeline | undefined;
+  try {
+    timeline = new Interpreter(binder, kinds, budget, options.torchVersion ?? ASSUMED_TORCH).run();
+  } catch (e) {
+    if (!(e instanceof BudgetExceeded)) throw e;
+    budget.exceeded(`freeze-state interpretation stopped: ${e.message}`);
+  }
+  return { program, binder, kinds, gradFlagWrites, flagComparisons, timeline, notes: budget.notes };
 }

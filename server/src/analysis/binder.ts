@@ -89,6 +89,8 @@ export interface Binder {
 }
 
 const MAX_NESTING = 200;
+/** Where a `return` of the enclosing function can hide; expressions and nested defs cannot hold one. */
+const COMPOUND_STATEMENTS = new Set(['Body', 'IfStatement', 'ForStatement', 'WhileStatement', 'WithStatement', 'TryStatement', 'StatementGroup', 'MatchStatement', 'MatchBody', 'MatchClause']);
 
 export function bind(program: Program, budget: AnalysisBudget): Binder {
   const moduleScope: Scope = { kind: 'module', unit: 0, node: undefined, bindings: new Map() };
@@ -316,11 +318,10 @@ export function bind(program: Program, budget: AnalysisBudget): Binder {
     const collectReturns = (node: SyntaxNode, out: SyntaxNode[], depth: number) => {
       if (depth > MAX_NESTING) return;
       for (let c = node.firstChild; c; c = c.nextSibling) {
-        if (c.name === 'FunctionDefinition' || c.name === 'ClassDefinition' || c.name === 'LambdaExpression') continue;
         if (c.name === 'ReturnStatement') {
           const value = namedChildren(c).find((k) => k.name !== 'return');
           if (value) out.push(value);
-        } else collectReturns(c, out, depth + 1);
+        } else if (COMPOUND_STATEMENTS.has(c.name)) collectReturns(c, out, depth + 1);
       }
     };
 

@@ -41,13 +41,34 @@ export const REQUIRES_GRAD_MISSPELLINGS = new Set([
   'requires_grad_',
 ]);
 
-export function collectGradFlagWrites(program: Program, kinds: ValueKinds, budget: AnalysisBudget): GradFlagWrite[] {
+/** `p.requires_grad == False` written as a statement: a comparison whose result is thrown away. */
+export interface FlagComparison {
+  statement: Span;
+  /** The `==` operator, which the fix turns into `=`. */
+  operator: Span;
+  receiverText: string;
+  valueText: string;
+}
+
+export interface SyntacticFacts {
+  gradFlagWrites: GradFlagWrite[];
+  flagComparisons: FlagComparison[];
+}
+
+/** One walk over every unit, collecting the facts that need only syntax and value kinds. */
+export function collectFacts(program: Program, kinds: ValueKinds, budget: AnalysisBudget): SyntacticFacts {
   const writes: GradFlagWrite[] = [];
+  const comparisons: FlagComparison[] = [];
   program.units.forEach((unit, unitIndex) => {
     const text = unit.text;
     unit.tree.iterate({
       enter: (ref) => {
         budget.tick();
+        if (ref.name === 'ExpressionStatement') {
+          const c = flagComparison(unitIndex, text, ref.node);
+          if (c) comparisons.push(c);
+          return false;
+        }
         if (ref.name !== 'AssignStatement') return;
         const stmt = ref.node;
         const kids = children(stmt);
@@ -57,16 +78,34 @@ export function collectGradFlagWrites(program: Program, kinds: ValueKinds, budge
         const value = kids[kids.indexOf(lastOp) + 1];
         // `x.requires_grad = ` while the user is still typing: nothing to judge yet, and a fix
         // built from the half-typed statement would be wrong (`requires_grad_()` unfreezes).
-        if (!value || containsError(stmt)) return;
+        if (!value) return;
         for (const target of kids.slice(0, kids.indexOf(lastOp))) {
           const write = gradFlagWrite(unitIndex, text, stmt, target, value, ops.length > 1, kinds);
-          if (write) writes.push(write);
+          if (write && !containsError(stmt)) writes.push(write);
         }
         return false;
       },
     });
   });
-  return writes;
+  return { gradFlagWrites: writes, flagComparisons: comparisons };
+}
+
+function flagComparison(unit: number, text: string, stmt: SyntaxNode): FlagComparison | undefined {
+  const expr = stmt.firstChild;
+  if (expr?.name !== 'BinaryExpression') return undefined;
+  const kids = children(expr);
+  const op = kids.find((k) => k.name === 'CompareOp');
+  if (!op || nodeText(text, op) !== '==' || kids.length !== 3) return undefined;
+  const m = memberParts(kids[0]);
+  if (!m?.property) return undefined;
+  const attribute = nodeText(text, m.property);
+  if (attribute !== 'requires_grad' && !REQUIRES_GRAD_MISSPELLINGS.has(attribute)) return undefined;
+  return {
+    statement: { unit, from: stmt.from, to: stmt.to },
+    operator: { unit, from: op.from, to: op.to },
+    receiverText: nodeText(text, m.object),
+    valueText: nodeText(text, kids[2]),
+  };
 }
 
 function gradFlagWrite(

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { checkProgram } from '../engine/check';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject } from '../config/load';
+import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
 import { findPackageRoot } from '../packageRoot';
 import { ruleDocPath } from '../rules';
 import { discover, loadFile } from './files';
@@ -18,6 +19,7 @@ Options:
   --format text|json|sarif   output format (default: text)
   --select CODES             only these rules, comma-separated (overrides pyproject.toml)
   --ignore CODES             skip these rules, comma-separated (overrides pyproject.toml)
+  --verbose                  also print notes: code skipped by depth or time caps, calls not followed
   -h, --help                 show this help
   -v, --version              show the version
 
@@ -49,6 +51,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
         format: { type: 'string', default: 'text' },
         select: { type: 'string' },
         ignore: { type: 'string' },
+        verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -118,6 +121,12 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
     return c;
   };
 
+  const torchVersions = new Map<string, TorchVersion | undefined>();
+  const torchFor = (dir: string) => {
+    if (!torchVersions.has(dir)) torchVersions.set(dir, findTorchVersion(dir));
+    return torchVersions.get(dir);
+  };
+
   const results: FileFindings[] = [];
   for (const item of discover(paths.map((p) => path.resolve(io.cwd, p)), reportError)) {
     const config = configForDir(path.dirname(item.path));
@@ -131,8 +140,8 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
       continue;
     }
     try {
-      const result = checkProgram(file.program, config);
-      for (const note of result.notes) io.stderr(`note: ${note}\n`);
+      const result = checkProgram(file.program, config, { torchVersion: torchFor(path.dirname(item.path)) });
+      if (values.verbose) for (const note of result.notes) io.stderr(`note: ${note}\n`);
       results.push({ file, findings: result.findings });
     } catch (e) {
       reportError(item.path, `analysis failed: ${(e as Error).message}`);

@@ -1,4 +1,4 @@
-import { analyze } from '../analysis/analyze';
+import { analyze, type Analysis, type AnalyzeOptions } from '../analysis/analyze';
 import { BudgetExceeded } from '../analysis/budget';
 import type { Span } from '../analysis/facts';
 import { DEFAULT_CONFIG, isRuleEnabled, severityFor, type EffectiveConfig } from '../config/config';
@@ -9,6 +9,8 @@ import { isSuppressed } from './suppression';
 
 export interface CheckResult {
   findings: Finding[];
+  /** The facts behind the findings, for hover and CodeLens; absent when the analysis gave up. */
+  analysis?: Analysis;
   /** Things the user or the log should know: skipped code, a rule that failed. Never findings. */
   notes: string[];
 }
@@ -18,7 +20,7 @@ export interface CheckResult {
  * analyse a program, run the enabled rules, apply severities and
  * suppression comments.
  */
-export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT_CONFIG, options: { timeLimitMs?: number } = {}): CheckResult {
+export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT_CONFIG, options: AnalyzeOptions = {}): CheckResult {
   const notes: string[] = [];
   let analysis;
   try {
@@ -46,7 +48,8 @@ export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT
     }
   }
   findings.sort((a, b) => compareSpans(a.span, b.span) || a.ruleId.localeCompare(b.ruleId));
-  return { findings, notes };
+  for (const why of analysis.timeline?.unknowns ?? []) notes.push(`${program.id}: ${why}; rules stay silent about that model`);
+  return { findings, notes, analysis };
 }
 
 function toFinding(rule: Rule, d: ReportDescriptor, config: EffectiveConfig): Finding {

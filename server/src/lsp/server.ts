@@ -15,14 +15,17 @@ import {
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { checkProgram } from '../engine/check';
+import { hoverAt, optimizerLenses } from '../engine/inspect';
+import type { Analysis } from '../analysis/analyze';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject, type LoadedPyproject } from '../config/load';
+import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
 import type { Program } from '../python/program';
 import { ruleDocPath } from '../rules';
 import type { Finding } from '../rules/types';
 import { NOTEBOOK_TYPE, SETTINGS_SECTION, type FreezeLensSettings, type InitializationOptions } from '../protocol';
 import { findPackageRoot } from '../packageRoot';
-import { toCodeActions, toDiagnostic } from './convert';
+import { spanRange, toCodeActions, toDiagnostic } from './convert';
 import { NotebookCells, PythonDocuments } from './documents';
 
 /** Keys of the `freezelens` settings section that only the client reads; VS Code sends them with the rest. */
@@ -33,6 +36,7 @@ const MAX_DOCUMENT_CHARS = 8_000_000;
 
 interface Published {
   program: Program;
+  analysis?: Analysis;
   unit: number;
   findings: { finding: Finding; diagnostic: Diagnostic }[];
 }
@@ -46,11 +50,13 @@ export function startServer(connection: Connection): void {
   const timers = new Map<string, NodeJS.Timeout>();
   const generations = new Map<string, number>();
   const pyprojects = new Map<string, LoadedPyproject | null>();
+  const torchVersions = new Map<string, TorchVersion | undefined>();
   const settingsCache = new Map<string, Promise<FreezeLensSettings>>();
   const reportedProblems = new Set<string>();
   const packageRoot = findPackageRoot(__dirname);
   let debounceMs = 100;
   let canRequestConfiguration = false;
+  let canRefreshLenses = false;
 
   const log = (message: string) => connection.console.log(`[${new Date().toISOString()}] ${message}`);
   // A notification, not window/showMessageRequest: there is nothing to answer, and a
@@ -61,18 +67,21 @@ export function startServer(connection: Connection): void {
     const options = (params.initializationOptions ?? {}) as InitializationOptions;
     if (typeof options.debounceMs === 'number' && options.debounceMs >= 0) debounceMs = options.debounceMs;
     canRequestConfiguration = !!params.capabilities.workspace?.configuration;
+    canRefreshLenses = !!params.capabilities.workspace?.codeLens?.refreshSupport;
     return {
       capabilities: {
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
         notebookDocumentSync: { notebookSelector: [{ notebook: { notebookType: NOTEBOOK_TYPE }, cells: [{ language: 'python' }] }] },
         codeActionProvider: { codeActionKinds: ['quickfix'] },
+        hoverProvider: true,
+        codeLensProvider: { resolveProvider: false },
       },
       serverInfo: { name: 'freezelens' },
     };
   });
 
   connection.onInitialized(() => {
-    connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: [{ globPattern: '**/pyproject.toml' }] }).catch(() => {
+    connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: [{ globPattern: '**/pyproject.toml' }, { globPattern: '**/requirements*.txt' }] }).catch(() => {
       /* the client may not support dynamic registration; config is then read once per file */
     });
     log(`server started (debounce ${debounceMs} ms)`);
@@ -105,7 +114,7 @@ export function startServer(connection: Connection): void {
     return s;
   };
 
-  const configFor = async (uri: string): Promise<{ config: EffectiveConfig; excluded: boolean }> => {
+  const configFor = async (uri: string): Promise<{ config: EffectiveConfig; excluded: boolean; torchVersion?: TorchVersion }> => {
     const file = filePathOf(uri);
     let loaded: LoadedPyproject | null = null;
     if (file) {
@@ -122,7 +131,13 @@ export function startServer(connection: Connection): void {
     reportProblems([...(loaded?.problems ?? []), ...settings.problems]);
     const root = loaded ? path.dirname(loaded.file) : undefined;
     const config = mergeConfig(loaded?.values ?? {}, settings.values, root);
-    return { config, excluded: !!file && isExcluded(config.exclude, root, file) };
+    let torchVersion: TorchVersion | undefined;
+    if (file) {
+      const dir = path.dirname(file);
+      if (!torchVersions.has(dir)) torchVersions.set(dir, findTorchVersion(dir));
+      torchVersion = torchVersions.get(dir);
+    }
+    return { config, excluded: !!file && isExcluded(config.exclude, root, file), torchVersion };
   };
 
   // ---- analysis -------------------------------------------------------
@@ -133,9 +148,10 @@ export function startServer(connection: Connection): void {
     // meanwhile, and then this older result must not be published over it.
     const generation = (generations.get(program.id) ?? 0) + 1;
     generations.set(program.id, generation);
-    const { config, excluded } = await configFor(configUri);
+    const { config, excluded, torchVersion } = await configFor(configUri);
     if (generations.get(program.id) !== generation) return;
     let findings: Finding[] = [];
+    let analysis: Analysis | undefined;
     const size = program.units.reduce((n, u) => n + u.text.length, 0);
     if (excluded) {
       // excluded by configuration: publish nothing
@@ -149,8 +165,9 @@ export function startServer(connection: Connection): void {
     } else {
       const started = performance.now();
       try {
-        const result = checkProgram(program, config);
+        const result = checkProgram(program, config, { torchVersion });
         findings = result.findings;
+        analysis = result.analysis;
         for (const note of result.notes) log(note);
       } catch (e) {
         log(`analysis of ${program.id} failed: ${(e as Error).stack ?? e}`);
@@ -161,9 +178,11 @@ export function startServer(connection: Connection): void {
     program.units.forEach((unit, index) => {
       const mine = findings.filter((f) => f.span.unit === index);
       const entries = mine.map((finding) => ({ finding, diagnostic: toDiagnostic(program, finding, docUri) }));
-      published.set(unit.id, { program, unit: index, findings: entries });
+      published.set(unit.id, { program, analysis, unit: index, findings: entries });
       void connection.sendDiagnostics({ uri: unit.id, diagnostics: entries.map((e) => e.diagnostic) });
     });
+    // Lenses are computed from the analysis that just finished, which lags the text by the debounce.
+    if (canRefreshLenses) connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
   };
 
   const schedule = (key: string, run: () => Promise<void>) => {
@@ -254,6 +273,7 @@ export function startServer(connection: Connection): void {
   });
   connection.onDidChangeWatchedFiles(() => {
     pyprojects.clear();
+    torchVersions.clear();
     reportedProblems.clear();
     reanalyseAll();
   });
@@ -271,6 +291,25 @@ export function startServer(connection: Connection): void {
       if (before(r.start, range.end) && before(range.start, r.end)) actions.push(...toCodeActions(p.program, finding, diagnostic));
     }
     return actions;
+  });
+
+  // ---- hover and CodeLens ------------------------------------------------
+
+  connection.onHover(({ textDocument, position }) => {
+    const p = published.get(textDocument.uri);
+    if (!p?.analysis) return null;
+    const unit = p.program.units[p.unit];
+    const info = hoverAt(p.analysis, p.unit, unit.lines.offsetAt(position));
+    if (!info) return null;
+    return { contents: { kind: 'markdown', value: info.markdown }, range: spanRange(p.program, info.span) };
+  });
+
+  connection.onCodeLens(({ textDocument }) => {
+    const p = published.get(textDocument.uri);
+    if (!p?.analysis) return [];
+    return optimizerLenses(p.analysis)
+      .filter((l) => l.span.unit === p.unit)
+      .map((l) => ({ range: spanRange(p.program, l.span), command: { title: l.title, command: '' } }));
   });
 
   connection.listen();

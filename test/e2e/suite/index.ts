@@ -24,6 +24,9 @@ export async function run(): Promise<void> {
     ['FRZ004 diagnostic on the no-op requires_grad assignment', reportsFrz004],
     ['Problems panel shows FRZ004', problemsPanel],
     ['preferred quick fix rewrites to requires_grad_(False)', quickFix],
+    ['FRZ002 on model.train() and its preferred fix', batchNormFix],
+    ['hover shows the freeze state of model.layer1', hover],
+    ['CodeLens above the optimizer says what it trains', codeLens],
   ];
   console.log(`[e2e] VS Code ${vscode.version}, ${vscode.env.appHost}, trusted workspace: ${vscode.workspace.isTrusted}`);
   let current = '';
@@ -127,6 +130,60 @@ async function quickFix(ctx: Context): Promise<void> {
     15_000,
     () => 'FRZ004 is still reported after applying the fix',
   );
+}
+
+async function batchNormFix(ctx: Context): Promise<void> {
+  // After the FRZ004 fix layer1 is frozen too; its BatchNorm runs in train mode under model.train().
+  const trainLine = ctx.doc.positionAt(ctx.doc.getText().indexOf('model.train()')).line;
+  const diagnostic = await waitFor(
+    () => vscode.languages.getDiagnostics(ctx.doc.uri).find((d) => codeOf(d) === 'FRZ002' && d.range.start.line === trainLine),
+    15_000,
+    () => `no FRZ002 on line ${trainLine + 1}; got: ${describe(vscode.languages.getDiagnostics(ctx.doc.uri))}`,
+  );
+  assert.match(diagnostic.message, /BatchNorm layers are in train mode/);
+  const actions = await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
+    'vscode.executeCodeActionProvider',
+    ctx.doc.uri,
+    diagnostic.range,
+    vscode.CodeActionKind.QuickFix.value,
+  );
+  const fix = actions.find((a): a is vscode.CodeAction => 'isPreferred' in a && a.isPreferred === true && /set_bn_eval/.test(a.title));
+  assert.ok(fix?.edit, `no preferred set_bn_eval fix; got: ${actions.map((a) => a.title).join(', ')}`);
+  assert.ok(await vscode.workspace.applyEdit(fix.edit), 'applyEdit was rejected');
+  const text = ctx.doc.getText();
+  assert.match(text, /^def set_bn_eval\(module\):$/m);
+  assert.match(text, /^ {4}model\.train\(\)\n {4}set_bn_eval\(model\)$/m);
+  await waitFor(
+    () => (vscode.languages.getDiagnostics(ctx.doc.uri).some((d) => codeOf(d) === 'FRZ002') ? undefined : true),
+    15_000,
+    () => `FRZ002 is still reported after the fix: ${describe(vscode.languages.getDiagnostics(ctx.doc.uri))}`,
+  );
+}
+
+async function hover(ctx: Context): Promise<void> {
+  const offset = ctx.doc.getText().indexOf(FIXED) + 'model.la'.length;
+  const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', ctx.doc.uri, ctx.doc.positionAt(offset));
+  const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
+  assert.match(text, /`model\.layer1`\*\* here: trainable, train mode/, `hover text: ${text}`);
+}
+
+async function codeLens(ctx: Context): Promise<void> {
+  const optimizerLine = ctx.doc.positionAt(ctx.doc.getText().indexOf('torch.optim.SGD(')).line;
+  const found = await waitForAsync(async () => {
+    const all = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', ctx.doc.uri);
+    return all.find((l) => l.range.start.line === optimizerLine && /SGD trains/.test(l.command?.title ?? ''));
+  }, 15_000);
+  assert.ok(found, 'no CodeLens above the optimizer');
+  assert.match(found.command!.title, /model\.fc/);
+}
+
+async function waitForAsync<T>(fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 function findFrz004(uri: vscode.Uri, line: number): vscode.Diagnostic | undefined {

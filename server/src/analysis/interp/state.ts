@@ -1,0 +1,284 @@
+import type { SyntaxNode } from '@lezer/common';
+import { and, evalPredicate, isUnder, predicatePaths, type ParamSet, type Tri } from './paramSet';
+
+/** A place in the program: unit index and syntax node. */
+export interface Site {
+  unit: number;
+  node: SyntaxNode;
+}
+
+/** What a model object is, as far as its construction shows. */
+export interface ModelInfo {
+  id: number;
+  /** Source text of the construction, for messages: `models.resnet18(weights=None)`. */
+  label: string;
+  site: Site;
+  /** Built from pretrained weights (weights=..., pretrained=True, from_pretrained). */
+  pretrained: boolean;
+  /** Known to contain BatchNorm with running stats / Dropout somewhere; undefined = unknown. */
+  hasBatchNorm?: boolean;
+  hasDropout?: boolean;
+  /** The variable it was first assigned to, for messages: `model`. */
+  name?: string;
+  /** Where this object was attached into another model (`model.fc = head`). */
+  attachedTo?: { root: number; path: string };
+}
+
+/** Everything FreezeLens tracks about one region of one model. */
+export interface Region {
+  /** Possible values of requires_grad for the region's params. */
+  rg: Set<boolean>;
+  /** Possible gradient states: none (grad is None) or held (a tensor, zeros included). */
+  grad: Set<'none' | 'held'>;
+  /** train/eval of every module in the region; bnEval: BatchNorm put in eval on its own. */
+  mode: Set<'train' | 'eval'>;
+  bnEval: Set<boolean>;
+  /** Identity of the parameter tensors: a replaced module gets new ones. */
+  gen: number;
+  pretrained: boolean;
+  /** Last statement that set requires_grad, for messages. */
+  rgSite?: Site;
+  modeSite?: Site;
+  /** Nothing reliable is known: an unknown function received the model. */
+  havoc: boolean;
+}
+
+export interface OptimizerGroup {
+  set: ParamSet;
+  lr?: number;
+  site: Site;
+  /** Snapshot of coverage per region path, taken when the group was added. */
+  covered: Map<string, { member: Tri; gen: number }>;
+}
+
+export interface OptimizerInfo {
+  id: number;
+  kind: string;
+  site: Site;
+  groups: OptimizerGroup[];
+  /** Whether stepping moves params whose grad is a zero tensor (momentum, weight decay, Adam state). */
+  movesZeroGrad: Tri;
+  lr?: number;
+  filtered: boolean;
+}
+
+let nextGen = 1;
+export function freshGen(): number {
+  return nextGen++;
+}
+
+function cloneRegion(r: Region): Region {
+  return { ...r, rg: new Set(r.rg), grad: new Set(r.grad), mode: new Set(r.mode), bnEval: new Set(r.bnEval) };
+}
+
+function joinSets<T>(a: Set<T>, b: Set<T>): Set<T> {
+  return new Set([...a, ...b]);
+}
+
+function joinRegion(a: Region, b: Region): Region {
+  return {
+    rg: joinSets(a.rg, b.rg),
+    grad: joinSets(a.grad, b.grad),
+    mode: joinSets(a.mode, b.mode),
+    bnEval: joinSets(a.bnEval, b.bnEval),
+    gen: a.gen === b.gen ? a.gen : -1,
+    pretrained: a.pretrained && b.pretrained,
+    rgSite: a.rgSite ?? b.rgSite,
+    modeSite: a.modeSite ?? b.modeSite,
+    havoc: a.havoc || b.havoc,
+  };
+}
+
+/**
+ * The abstract machine state at one program point: for every model, its
+ * regions keyed by path, each region standing for its subtree minus deeper
+ * regions. States are copied at branches and joined where paths meet.
+ */
+export class MachineState {
+  /**
+   * Regions per model. Inner maps and their regions are shared between
+   * clones (copy on write): `owned` lists the models this state may mutate
+   * in place; any other is copied first. Cloning is then cheap enough to
+   * snapshot the state at every event.
+   */
+  models = new Map<number, Map<string, Region>>();
+  private owned = new Set<number>();
+  noGradDepth = 0;
+  ddpWrapped = new Set<number>();
+
+  clone(): MachineState {
+    const s = new MachineState();
+    s.models = new Map(this.models);
+    // Both sides now share every inner map; neither may write to them in place.
+    this.owned.clear();
+    s.noGradDepth = this.noGradDepth;
+    s.ddpWrapped = new Set(this.ddpWrapped);
+    return s;
+  }
+
+  /** Takes over another state's contents (after a call returns on several paths). */
+  assign(other: MachineState): void {
+    this.models = other.models;
+    this.owned = new Set();
+    other.owned.clear();
+    this.noGradDepth = other.noGradDepth;
+    this.ddpWrapped = other.ddpWrapped;
+  }
+
+  join(other: MachineState): MachineState {
+    const s = new MachineState();
+    const ids = new Set([...this.models.keys(), ...other.models.keys()]);
+    for (const id of ids) {
+      const a = this.models.get(id);
+      const b = other.models.get(id);
+      if (!a || !b || a === b) {
+        s.models.set(id, (a ?? b)!);
+        continue;
+      }
+      const paths = new Set([...a.keys(), ...b.keys()]);
+      const m = new Map<string, Region>();
+      for (const p of paths) m.set(p, joinRegion(regionAt(a, p), regionAt(b, p)));
+      s.models.set(id, m);
+      s.owned.add(id);
+    }
+    this.owned.clear();
+    other.owned.clear();
+    s.noGradDepth = Math.min(this.noGradDepth, other.noGradDepth);
+    s.ddpWrapped = joinSets(this.ddpWrapped, other.ddpWrapped);
+    return s;
+  }
+
+  addModel(id: number, pretrained: boolean): void {
+    this.models.set(
+      id,
+      new Map([['', { rg: new Set([true]), grad: new Set(['none']), mode: new Set(['train']), bnEval: new Set([false]), gen: freshGen(), pretrained, havoc: false }]]),
+    );
+    this.owned.add(id);
+  }
+
+  /** Read-only view of a model's regions. */
+  regions(root: number): ReadonlyMap<string, Region> {
+    return this.models.get(root) ?? this.writable(root);
+  }
+
+  /** A model's regions, safe to change in place. */
+  writable(root: number): Map<string, Region> {
+    let m = this.models.get(root);
+    if (!m) {
+      this.addModel(root, false);
+      return this.models.get(root)!;
+    }
+    if (!this.owned.has(root)) {
+      m = new Map([...m].map(([k, v]) => [k, cloneRegion(v)]));
+      this.models.set(root, m);
+      this.owned.add(root);
+    }
+    return m;
+  }
+
+  dropModel(root: number): void {
+    this.models.delete(root);
+    this.owned.delete(root);
+  }
+
+  /** Makes `path` a region of its own (copying what it inherits), so writes can address it exactly. */
+  ensureRegion(root: number, path: string): Region {
+    const existing = this.models.get(root)?.get(path);
+    if (existing && this.owned.has(root)) return existing;
+    const m = this.writable(root);
+    let r = m.get(path);
+    if (!r) {
+      r = cloneRegion(regionAt(m, path));
+      m.set(path, r);
+    }
+    return r;
+  }
+
+  region(root: number, path: string): Region {
+    return regionAt(this.regions(root), path);
+  }
+
+  /** Regions at or below `path`. */
+  regionsUnder(root: number, path: string): [string, Region][] {
+    this.ensureRegion(root, path);
+    return [...this.regions(root)].filter(([p]) => isUnder(p, path));
+  }
+
+  /** Membership of each region in a parameter set, splitting regions the set names. */
+  membership(set: ParamSet): [string, Region, Tri][] {
+    const needed = [...set.prefixes, ...predicatePaths(set.predicate)];
+    if (needed.some((p) => !this.models.get(set.root)?.has(p))) for (const p of needed) this.ensureRegion(set.root, p);
+    const regions = this.regions(set.root);
+    const known = new Set(regions.keys());
+    const out: [string, Region, Tri][] = [];
+    for (const [path, region] of regions) {
+      let m: Tri = set.prefixes.some((p) => isUnder(path, p)) ? 'yes' : 'no';
+      if (m !== 'no' && set.predicate) m = and(m, evalPredicate(set.predicate, path, known));
+      if (m !== 'no' && set.onlyTrainable) m = and(m, triOf(region.rg, true));
+      if (m !== 'no' && set.onlyFrozen) m = and(m, triOf(region.rg, false));
+      out.push([path, region, m]);
+    }
+    return out;
+  }
+
+  /** Applies `write` to the regions of a set: definitely where members, as a join where maybe. */
+  update(set: ParamSet, write: (r: Region) => void): void {
+    const members = this.membership(set).filter(([, , m]) => m !== 'no');
+    if (members.length === 0) return;
+    const m = this.writable(set.root);
+    for (const [path, , member] of members) {
+      const region = m.get(path)!;
+      if (member === 'yes') write(region);
+      else {
+        const copy = cloneRegion(region);
+        write(copy);
+        m.set(path, joinRegion(region, copy));
+      }
+    }
+  }
+
+  /** An unknown function received the model: anything may have happened to it. */
+  havoc(root: number): void {
+    for (const r of this.writable(root).values()) {
+      r.havoc = true;
+      r.rg = new Set([true, false]);
+      r.mode = new Set(['train', 'eval']);
+      r.bnEval = new Set([true, false]);
+    }
+  }
+}
+
+function regionAt(m: ReadonlyMap<string, Region>, path: string): Region {
+  for (let p = path; ; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+    const r = m.get(p);
+    if (r) return r;
+    if (p === '') break;
+  }
+  return m.get('')!;
+}
+
+/** Whether a set of possible values is exactly {v}, excludes v, or mixes. */
+export function triOf<T>(values: Set<T>, v: T): Tri {
+  if (values.size === 1 && values.has(v)) return 'yes';
+  return values.has(v) ? 'maybe' : 'no';
+}
+
+/** Snapshot of which regions an optimizer group holds, taken at construction time. */
+export function snapshotCoverage(state: MachineState, set: ParamSet): Map<string, { member: Tri; gen: number }> {
+  const covered = new Map<string, { member: Tri; gen: number }>();
+  for (const [path, region, m] of state.membership(set)) covered.set(path, { member: m, gen: region.gen });
+  return covered;
+}
+
+/** Whether an optimizer group covers a region now: the snapshot of it (or its ancestor) with the same tensors. */
+export function groupCovers(group: OptimizerGroup, path: string, region: Region): Tri {
+  for (let p = path; ; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+    const c = group.covered.get(p);
+    if (c) {
+      if (c.member === 'no') return 'no';
+      if (region.gen === -1) return 'maybe'; // replaced on some paths only
+      return c.gen === region.gen ? c.member : 'no'; // a replaced module's new tensors were never added
+    }
+    if (p === '') return 'no';
+  }
+}

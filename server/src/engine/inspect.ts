@@ -1,0 +1,68 @@
+import type { Analysis } from '../analysis/analyze';
+import type { Span } from '../analysis/facts';
+import { describeRegion, isDefinitely, modelName, optimizerCovers, optimizerEvents, regionsOf } from '../rules/timelineQueries';
+
+/**
+ * What the editor shows besides diagnostics: hover on a module expression
+ * and a lens above each optimizer. Both read the same timeline the rules
+ * read; nothing here knows about LSP.
+ */
+
+export interface HoverInfo {
+  span: Span;
+  markdown: string;
+}
+
+export function hoverAt(analysis: Analysis, unit: number, offset: number): HoverInfo | undefined {
+  const tl = analysis.timeline;
+  if (!tl) return undefined;
+  let best: (typeof tl.observations extends Map<string, infer O> ? O : never) | undefined;
+  for (const o of tl.observations.values()) {
+    if (o.unit !== unit || offset < o.from || offset > o.to) continue;
+    if (!best || o.to - o.from < best.to - best.from) best = o;
+  }
+  if (!best) return undefined;
+  const name = best.path === '' ? modelName(tl, best.root) : `${modelName(tl, best.root)}.${best.path}`;
+  const describe = (v: { flags: string; mode: string }) =>
+    v.flags === 'unknown' ? 'unknown (a call FreezeLens does not follow received this model)' : `${v.flags}, ${v.mode} mode`;
+  const lines = best.visits.map(describe);
+  const body = lines.length === 1 ? lines[0] : lines.map((l, i) => `${i + 1}. ${l}`).join('\n');
+  return {
+    span: { unit, from: best.from, to: best.to },
+    markdown: lines.length === 1 ? `**\`${name}\`** here: ${body}` : `**\`${name}\`** here, as execution reaches it:\n\n${body}`,
+  };
+}
+
+export interface Lens {
+  span: Span;
+  title: string;
+}
+
+/** "trains model.fc · skips model (all but fc), frozen" above each optimizer construction. */
+export function optimizerLenses(analysis: Analysis): Lens[] {
+  const tl = analysis.timeline;
+  if (!tl) return [];
+  const lenses: Lens[] = [];
+  for (const ev of optimizerEvents(tl)) {
+    const trains: string[] = [];
+    const frozen: string[] = [];
+    let unknown = false;
+    for (const [root, path, region] of regionsOf(ev.state)) {
+      const covered = optimizerCovers(ev.opt, root, path, region);
+      if (covered === 'maybe' || region.havoc) unknown = true;
+      if (covered !== 'yes') continue;
+      (isDefinitely(region.rg, false) ? frozen : trains).push(describeRegion(tl, ev.state, root, path).replace(/`/g, ''));
+    }
+    const total = trains.length + frozen.length;
+    let title: string;
+    if (unknown && total === 0) title = `${ev.opt.kind}: parameters not known here`;
+    else {
+      title = `${ev.opt.kind} trains ${trains.length} of ${total} part${total === 1 ? '' : 's'}`;
+      if (trains.length > 0) title += `: ${trains.slice(0, 3).join(', ')}${trains.length > 3 ? ', …' : ''}`;
+      if (frozen.length > 0) title += ` · holds frozen: ${frozen.slice(0, 2).join(', ')}${frozen.length > 2 ? ', …' : ''}`;
+      if (unknown) title += ' · partly unknown';
+    }
+    lenses.push({ span: { unit: ev.site.unit, from: ev.site.node.from, to: ev.site.node.to }, title });
+  }
+  return lenses;
+}

@@ -1,0 +1,56 @@
+import type { SetFlagEvent } from './timelineQueries';
+import { describeRegion, isDefinitely, regionsOf, siteSpan } from './timelineQueries';
+import type { Rule } from './types';
+
+/**
+ * FRZ008 freeze-undone
+ *
+ * A freeze followed, before any training step, by a write that re-enables
+ * requires_grad on everything it froze: the freeze has no effect at all.
+ * Unfreezing only part of it (the usual "freeze all, then unfreeze the
+ * head") is fine and stays silent.
+ */
+export const FRZ008: Rule = {
+  meta: {
+    id: 'FRZ008',
+    name: 'freeze-undone',
+    type: 'problem',
+    defaultSeverity: 'warning',
+    docs: { description: 'A later loop re-enables requires_grad before any training step, so the freeze has no effect.' },
+    fixable: false,
+    messages: {
+      undone:
+        'This re-enables requires_grad on everything frozen on line {{freezeLine}} ({{regions}}) before any training step, so that freeze has no effect and the whole part trains.',
+      relatedFreeze: 'the freeze that is undone',
+    },
+  },
+
+  check({ analysis, report }) {
+    const tl = analysis.timeline;
+    if (!tl) return;
+    const flags = tl.events.filter((e): e is SetFlagEvent => e.kind === 'setFlag');
+    for (const unfreeze of flags) {
+      if (unfreeze.value !== true) continue;
+      for (const freeze of flags) {
+        if (freeze === unfreeze || freeze.value !== false || freeze.stepsBefore !== unfreeze.stepsBefore) continue;
+        // What `freeze` froze and still holds, right before the unfreeze.
+        const frozen = [...regionsOf(unfreeze.before)].filter(([, , r]) => !r.havoc && isDefinitely(r.rg, false) && r.rgSite === freeze.site);
+        if (frozen.length === 0) continue;
+        if (!frozen.every(([root, path]) => isDefinitely(unfreeze.after.region(root, path).rg, true))) continue;
+        // Everything the freeze touched must be undone, not just a head carved out of it.
+        const stillFrozen = [...regionsOf(unfreeze.after)].some(([, , r]) => r.rgSite === freeze.site && r.rg.has(false));
+        if (stillFrozen) continue;
+        const unit = analysis.program.units[freeze.site.unit];
+        report({
+          messageId: 'undone',
+          data: {
+            freezeLine: unit.lines.positionAt(freeze.site.node.from).line + 1,
+            regions: frozen.map(([root, path]) => describeRegion(tl, unfreeze.before, root, path)).join(', '),
+          },
+          span: siteSpan(unfreeze.site),
+          related: [{ span: siteSpan(freeze.site), message: FRZ008.meta.messages.relatedFreeze }],
+        });
+      }
+    }
+  },
+};

@@ -1,0 +1,46 @@
+import { describeRegion, isDefinitely, optimizerCovers, regionsOf, siteSpan, steps } from './timelineQueries';
+import type { Rule } from './types';
+
+/**
+ * FRZ014 no-grad-but-trainable
+ *
+ * A submodule that requires grad and is in the optimizer, but only ever runs
+ * under torch.no_grad(): no gradient reaches it, so it never trains, and
+ * the optimizer and the requires_grad flag suggest otherwise.
+ */
+export const FRZ014: Rule = {
+  meta: {
+    id: 'FRZ014',
+    name: 'no-grad-but-trainable',
+    type: 'problem',
+    defaultSeverity: 'warning',
+    docs: { description: 'A trainable module in the optimizer only ever runs under no_grad, so it never trains.' },
+    fixable: false,
+    messages: {
+      noGrad:
+        '{{regions}} requires grad and is in {{optimizer}}, but it only runs under torch.no_grad() here, so no gradient ever reaches it and it never trains. Either run it with gradients, or freeze it and leave it out of the optimizer (a linear probe).',
+    },
+  },
+
+  check({ analysis, report }) {
+    const tl = analysis.timeline;
+    if (!tl) return;
+    const all = steps(tl);
+    if (all.length === 0) return;
+    const seen = new Set<string>();
+    const [first] = all;
+    for (const [root, path, region] of regionsOf(first.state)) {
+      if (region.havoc || !isDefinitely(region.rg, true)) continue;
+      const touching = tl.events.filter((e) => e.kind === 'forward' && e.root === root && (e.path === path || e.path.startsWith(path + '.') || (path !== '' && path.startsWith(e.path + '.')) || e.path === ''));
+      if (touching.length === 0 || !touching.every((e) => e.kind === 'forward' && e.noGrad)) continue;
+      const inOptimizer = all.every((s) => optimizerCovers(s.opt, root, path, s.state.region(root, path)) === 'yes' && isDefinitely(s.state.region(root, path).rg, true));
+      const neverGrad = all.every((s) => isDefinitely(s.state.region(root, path).grad, 'none'));
+      if (!inOptimizer || !neverGrad) continue;
+      const site = touching[0].site;
+      const key = `${site.unit}:${site.node.from}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      report({ messageId: 'noGrad', data: { regions: describeRegion(tl, first.state, root, path), optimizer: `${first.opt.kind}(...)` }, span: siteSpan(site) });
+    }
+  },
+};

@@ -1,0 +1,439 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { check, py } from './helpers';
+import { SourceUnit } from '../../server/src/python/sourceUnit';
+import { checkProgram } from '../../server/src/engine/check';
+
+/** Findings as "RULE@line", sorted, for compact assertions. */
+function findings(source: string): string[] {
+  return check(source)
+    .findings.map((f) => `${f.ruleId}@${f.line}`)
+    .sort();
+}
+
+const HEAD = py`
+  import torch
+  import torch.nn as nn
+  import torch.nn.functional as F
+  from torchvision import models
+`; // 4 lines; the first line of a body below is line 5
+
+test('FRZ001 harmless (information) and FRZ002 on a frozen ResNet backbone trained in train mode', () => {
+  const src = HEAD + py`
+    model = models.resnet18(weights=None)
+    for p in model.parameters():
+        p.requires_grad = False
+    model.fc = nn.Linear(512, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for epoch in range(2):
+        model.train()
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+  `;
+  const r = check(src).findings;
+  assert.deepEqual(r.map((f) => `${f.ruleId}@${f.line}`), ['FRZ001@9', 'FRZ002@11']);
+  assert.equal(r[0].severity, 'information');
+  assert.match(r[0].message, /harmless as written/);
+  assert.match(r[1].message, /`model` \(all but `fc`\) is frozen but its BatchNorm layers are in train mode/);
+});
+
+test('trap: BatchNorm put back in eval after every model.train() stays silent for FRZ002', () => {
+  const src = HEAD + py`
+    model = models.resnet50(weights=None)
+    model.requires_grad_(False)
+    model.fc = nn.Linear(2048, 3)
+    opt = torch.optim.Adam(filter(lambda p: p.requires_grad, model.parameters()), lr=1e-3)
+    for epoch in range(2):
+        model.train()
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+  `;
+  assert.deepEqual(findings(src), []);
+});
+
+test('trap: a train() override that keeps the frozen backbone in eval', () => {
+  const src = HEAD + py`
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.head = nn.Linear(8, 2)
+            self.backbone.requires_grad_(False)
+
+        def train(self, mode=True):
+            super().train(mode)
+            self.backbone.eval()
+            return self
+
+        def forward(self, x):
+            return self.head(self.backbone(x))
+
+    model = Net()
+    opt = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.1)
+    model.train()
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+  `;
+  assert.deepEqual(findings(src), []);
+});
+
+test('FRZ002 fires for a workspace class whose frozen part holds BatchNorm, not for one without', () => {
+  const body = (norm: string) =>
+    HEAD +
+    py`
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3), ${norm}, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.backbone(x))
+
+    model = Net()
+    model.backbone.requires_grad_(False)
+    opt = torch.optim.SGD(model.head.parameters(), lr=0.1)
+    model.train()
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+  `;
+  assert.deepEqual(findings(body('nn.BatchNorm2d(8)')), ['FRZ002@17']);
+  assert.deepEqual(findings(body('nn.GroupNorm(2, 8)')), []);
+});
+
+test('FRZ005: unfrozen after a filtered optimizer, never added; add_param_group silences it', () => {
+  const base = (extra: string) =>
+    HEAD +
+    py`
+    model = models.resnet18(weights=None)
+    model.requires_grad_(False)
+    model.fc = nn.Linear(512, 4)
+    opt = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.01)
+    for epoch in range(3):
+        if epoch == 1:
+            model.layer4.requires_grad_(True)
+            ${extra}
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+  `;
+  // The frozen ResNet also keeps its BatchNorm in train mode (the default): FRZ002 at the step.
+  assert.deepEqual(findings(base('pass')), ['FRZ002@16', 'FRZ005@11']);
+  assert.deepEqual(findings(base('opt.add_param_group({"params": model.layer4.parameters(), "lr": 0.001})')), ['FRZ002@16']);
+});
+
+test('FRZ006: frozen after gradients, zero_grad(set_to_none=False), momentum; set_to_none=True is silent', () => {
+  const base = (setToNone: string) =>
+    HEAD +
+    py`
+    model = models.resnet18(weights=None)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def run(n):
+        for x, y in loader:
+            opt.zero_grad(set_to_none=${setToNone})
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    run(1)
+    for p in model.layer1.parameters():
+        p.requires_grad = False
+    run(1)
+  `;
+  assert.deepEqual(findings(base('False')), ['FRZ002@12', 'FRZ006@16']);
+  assert.deepEqual(findings(base('True')), ['FRZ002@12']);
+});
+
+test('FRZ006 relies on zero_grad()\'s default, which the torch version decides', () => {
+  const src =
+    HEAD +
+    py`
+    model = nn.Linear(4, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    for step in range(2):
+        if step == 1:
+            model.weight.requires_grad = False
+        opt.zero_grad()
+        model(torch.randn(3, 4)).sum().backward()
+        opt.step()
+  `;
+  assert.deepEqual(findings(src), [], 'assumed torch >= 2.0: zero_grad() sets grads to None');
+});
+
+test('FRZ007: a comparison written where an assignment was meant, with the fix', () => {
+  const r = check(HEAD + 'model = models.resnet18()\nfor p in model.parameters():\n    p.requires_grad == False\n').findings;
+  assert.deepEqual(r.map((f) => `${f.ruleId}@${f.line}`), ['FRZ007@7']);
+  assert.equal(r[0].fixes[0].edits[0].newText, '=');
+});
+
+test('FRZ008: a later loop re-enables everything before training; unfreezing only the head is fine', () => {
+  const undone = HEAD + py`
+    model = models.resnet18()
+    for p in model.parameters():
+        p.requires_grad = False
+    for p in model.parameters():
+        p.requires_grad = True
+  `;
+  assert.deepEqual(findings(undone), ['FRZ008@9']);
+  const head = HEAD + py`
+    model = models.resnet18()
+    for p in model.parameters():
+        p.requires_grad = False
+    for p in model.fc.parameters():
+        p.requires_grad = True
+  `;
+  assert.deepEqual(findings(head), []);
+});
+
+test('FRZ009: a head assigned after the optimizer never trains; assigned before is fine', () => {
+  const after = HEAD + py`
+    model = models.resnet18()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    model.fc = nn.Linear(512, 10)
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+  `;
+  assert.deepEqual(findings(after), ['FRZ009@7']);
+  const before = after.replace('opt = torch.optim.SGD(model.parameters(), lr=0.01)\nmodel.fc = nn.Linear(512, 10)', 'model.fc = nn.Linear(512, 10)\nopt = torch.optim.SGD(model.parameters(), lr=0.01)');
+  assert.deepEqual(findings(before), []);
+});
+
+test('FRZ010: a filtered optimizer over a fully frozen model', () => {
+  const src = HEAD + py`
+    model = models.resnet18()
+    model.requires_grad_(False)
+    opt = torch.optim.Adam(filter(lambda p: p.requires_grad, model.parameters()), lr=1e-3)
+  `;
+  const r = check(src).findings;
+  assert.deepEqual(r.map((f) => `${f.ruleId}@${f.line}`), ['FRZ010@7']);
+  assert.equal(r[0].severity, 'error');
+});
+
+test('FRZ011: eval() used as a freeze; trap: validation eval() then train() again is silent', () => {
+  const src = HEAD + py`
+    model = models.resnet18()
+    model.layer1.eval()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+  `;
+  assert.deepEqual(findings(src), ['FRZ011@6']);
+  const validation = HEAD + py`
+    model = models.resnet18()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    for epoch in range(2):
+        model.train()
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        model.eval()
+  `;
+  assert.deepEqual(findings(validation), []);
+});
+
+test('FRZ012: track_running_stats toggled on existing BatchNorm layers', () => {
+  const src = HEAD + py`
+    model = models.resnet18()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.track_running_stats = False
+  `;
+  assert.deepEqual(findings(src), ['FRZ012@8']);
+});
+
+test('FRZ003 and FRZ015: LR split between a pretrained backbone and a new head', () => {
+  const make = (groups: string) =>
+    HEAD +
+    py`
+    model = models.resnet18(weights="DEFAULT")
+    model.fc = nn.Linear(512, 10)
+    opt = torch.optim.SGD(${groups}, lr=0.01)
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+  `;
+  assert.deepEqual(findings(make('model.parameters()')), ['FRZ003@7']);
+  const backbone = '[p for n, p in model.named_parameters() if not n.startswith("fc.")]';
+  assert.deepEqual(findings(make(`[{"params": ${backbone}, "lr": 0.001}, {"params": model.fc.parameters(), "lr": 0.01}]`)), []);
+  assert.deepEqual(findings(make(`[{"params": ${backbone}, "lr": 0.1}, {"params": model.fc.parameters(), "lr": 0.01}]`)), ['FRZ015@7']);
+  // Training from scratch (weights=None): no pretrained features to protect.
+  assert.deepEqual(findings(make('model.parameters()').replace('weights="DEFAULT"', 'weights=None')), []);
+});
+
+test('FRZ014: a trainable module in the optimizer that only runs under no_grad; trap: a linear probe', () => {
+  const src = HEAD + py`
+    backbone = models.resnet18()
+    head = nn.Linear(1000, 2)
+    opt = torch.optim.SGD(list(backbone.parameters()) + list(head.parameters()), lr=0.01)
+    for x, y in loader:
+        with torch.no_grad():
+            feats = backbone(x)
+        opt.zero_grad()
+        F.cross_entropy(head(feats), y).backward()
+        opt.step()
+  `;
+  assert.deepEqual(findings(src), ['FRZ014@10']);
+  const probe = src
+    .replace('list(backbone.parameters()) + list(head.parameters())', 'head.parameters()')
+    .replace('backbone = models.resnet18()', 'backbone = models.resnet18()\nbackbone.requires_grad_(False)');
+  // BatchNorm updates its running statistics in train mode even under no_grad.
+  assert.deepEqual(findings(probe), ['FRZ002@14']);
+  assert.deepEqual(findings(probe.replace('backbone.requires_grad_(False)', 'backbone.requires_grad_(False)\nbackbone.eval()')), []);
+});
+
+test('FRZ017: freezing after DistributedDataParallel wrapping', () => {
+  const src = HEAD + py`
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    model = DDP(models.resnet18())
+    model.module.layer1.requires_grad_(False)
+  `;
+  assert.deepEqual(findings(src), ['FRZ017@7']);
+});
+
+test('an unknown helper that receives the model silences the rules about it', () => {
+  const src = HEAD + py`
+    from mylib import freeze_layers
+    model = models.resnet18()
+    freeze_layers(model, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.train()
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+  `;
+  assert.deepEqual(findings(src), []);
+});
+
+test('requires_grad from a name test: True where it holds, False elsewhere', () => {
+  const src = HEAD + py`
+    model = models.resnet18()
+    model.fc = nn.Linear(512, 5)
+    for name, p in model.named_parameters():
+        p.requires_grad = name.startswith("fc.")
+    opt = torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.01)
+    for epoch in range(3):
+        if epoch == 1:
+            for p in model.layer4.parameters():
+                p.requires_grad = True
+        for x, y in loader:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+  `;
+  assert.deepEqual(findings(src), ['FRZ002@17', 'FRZ005@13']);
+});
+
+/** The whole text after applying every edit of a fix (edits may be in any order). */
+function applied(source: string, fix: { edits: { span: { from: number; to: number }; newText: string }[] }): string {
+  let text = source;
+  for (const e of [...fix.edits].sort((a, b) => b.span.from - a.span.from)) text = text.slice(0, e.span.from) + e.newText + text.slice(e.span.to);
+  return text;
+}
+
+function pythonCompiles(source: string): boolean {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const r = spawnSync('python3', ['-c', 'import sys; compile(sys.stdin.read(), "fixed.py", "exec")'], { input: source });
+  return r.status === 0;
+}
+
+const FROZEN_RESNET_TRAINING = py`
+  from torchvision import models
+  from torch import nn, optim
+  import torch.nn.functional as F
+
+  model = models.resnet18(weights=None)
+  for p in model.parameters():
+      p.requires_grad = False
+  model.fc = nn.Linear(512, 3)
+  opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+  for epoch in range(2):
+      model.train()
+      for x, y in loader:
+          opt.zero_grad()
+          F.cross_entropy(model(x), y).backward()
+          opt.step()
+`;
+
+test('FRZ002 fixes: set_bn_eval after train(), or FrozenBatchNorm2d after the freeze; both leave no FRZ002', () => {
+  const frz002 = check(FROZEN_RESNET_TRAINING).findings.find((f) => f.ruleId === 'FRZ002')!;
+  assert.equal(frz002.fixes.length, 2);
+  const [helper, convert] = frz002.fixes;
+  assert.equal(helper.preferred, true);
+  const a = applied(FROZEN_RESNET_TRAINING, helper);
+  assert.match(a, /^import torch$/m, 'adds the import the helper needs');
+  assert.match(a, /^def set_bn_eval\(module\):$/m);
+  assert.match(a, /^ {4}model\.train\(\)\n {4}set_bn_eval\(model\)$/m, 'called right after train(), same indentation');
+  assert.ok(pythonCompiles(a), a);
+  assert.deepEqual(check(a).findings.filter((f) => f.ruleId === 'FRZ002'), []);
+
+  const b = applied(FROZEN_RESNET_TRAINING, convert);
+  assert.match(b, /^def convert_frozen_batchnorm\(module\):$/m);
+  assert.match(b, /^for p in model\.parameters\(\):\n {4}p\.requires_grad = False\nconvert_frozen_batchnorm\(model\)$/m, 'after the freeze loop, not inside it');
+  assert.ok(pythonCompiles(b), b);
+  assert.deepEqual(check(b).findings.filter((f) => f.ruleId === 'FRZ002'), []);
+});
+
+test('FRZ001 fix filters the optimizer to trainable parameters; FRZ006 fix sets grads to None', () => {
+  const frz001 = check(FROZEN_RESNET_TRAINING).findings.find((f) => f.ruleId === 'FRZ001')!;
+  const fixed = applied(FROZEN_RESNET_TRAINING, frz001.fixes[0]);
+  assert.match(fixed, /optim\.SGD\(filter\(lambda p: p\.requires_grad, model\.parameters\(\)\), lr=0\.1/);
+  assert.deepEqual(check(fixed).findings.filter((f) => f.ruleId === 'FRZ001'), []);
+
+  const stale = HEAD + py`
+    model = nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for step in range(2):
+        if step == 1:
+            model.weight.requires_grad = False
+        opt.zero_grad(set_to_none=False)
+        model(torch.randn(3, 4)).sum().backward()
+        opt.step()
+  `;
+  const frz006 = check(stale).findings.find((f) => f.ruleId === 'FRZ006')!;
+  assert.ok(frz006, 'FRZ006 fires');
+  const noneFixed = applied(stale, frz006.fixes[0]);
+  assert.match(noneFixed, /opt\.zero_grad\(set_to_none=True\)/);
+  assert.deepEqual(check(noneFixed).findings.filter((f) => f.ruleId === 'FRZ006'), []);
+});
+
+test('FRZ012 fix replaces the toggle with eval()', () => {
+  const src = HEAD + 'model = models.resnet18()\nfor m in model.modules():\n    if isinstance(m, nn.BatchNorm2d):\n        m.track_running_stats = False\n';
+  const f = check(src).findings.find((x) => x.ruleId === 'FRZ012')!;
+  assert.match(applied(src, f.fixes[0]), /^ {8}m\.eval\(\)$/m);
+});
+
+test('FRZ006 with torch 1.13 pinned: zero_grad() keeps zeroed gradients, and the message says why', () => {
+  const src = HEAD + py`
+    model = nn.Linear(4, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    for step in range(2):
+        if step == 1:
+            model.weight.requires_grad = False
+        opt.zero_grad()
+        model(torch.randn(3, 4)).sum().backward()
+        opt.step()
+  `;
+  const r = checkProgram({ id: 't', units: [new SourceUnit('t', src)] }, undefined, { torchVersion: { major: 1, minor: 13, source: 'requirements.txt: torch==1.13.1' } });
+  const f = r.findings.find((x) => x.ruleId === 'FRZ006');
+  assert.ok(f, 'FRZ006 fires under torch 1.13');
+  assert.match(f.message, /defaults to set_to_none=False in torch 1\.13, requirements\.txt: torch==1\.13\.1/);
+});
