@@ -1,5 +1,6 @@
 import { describeRegion, isDefinitely, optimizerCovers, regionsOf, siteSpan, steps } from './timelineQueries';
 import type { Rule } from './types';
+import { isUnder } from '../analysis/interp/paramSet';
 
 /**
  * FRZ014 no-grad-but-trainable
@@ -31,16 +32,28 @@ export const FRZ014: Rule = {
     const [first] = all;
     for (const [root, path, region] of regionsOf(first.state)) {
       if (region.havoc || !isDefinitely(region.rg, true)) continue;
-      const touching = tl.events.filter((e) => e.kind === 'forward' && e.root === root && (e.path === path || e.path.startsWith(path + '.') || (path !== '' && path.startsWith(e.path + '.')) || e.path === ''));
+      // Calls of the region's module, of modules inside it, and of enclosing modules whose forward was not
+      // followed (so which children they ran is unknown).
+      const touching = tl.events.filter(
+        (e) =>
+          e.kind === 'forward' &&
+          e.root === root &&
+          (e.path === path || e.path.startsWith(path + '.') || (!e.followed && (e.path === '' || (path !== '' && path.startsWith(e.path + '.'))))),
+      );
       if (touching.length === 0 || !touching.every((e) => e.kind === 'forward' && e.noGrad)) continue;
       const inOptimizer = all.every((s) => optimizerCovers(s.opt, root, path, s.state.region(root, path)) === 'yes' && isDefinitely(s.state.region(root, path).rg, true));
       const neverGrad = all.every((s) => isDefinitely(s.state.region(root, path).grad, 'none'));
       if (!inOptimizer || !neverGrad) continue;
-      const site = touching[0].site;
-      const key = `${site.unit}:${site.node.from}`;
+      // Point at the outermost call that runs under no_grad: `self.embeddings(ids)`, not the lookups inside it.
+      const outermost = tl.events.find(
+        (e): e is Extract<typeof e, { kind: 'forward' }> => e.kind === 'forward' && e.root === root && e.noGrad && (e.path === path || isUnder(path, e.path)),
+      );
+      const at = outermost ?? (touching[0] as Extract<(typeof touching)[0], { kind: 'forward' }>);
+      const key = `${at.site.unit}:${at.site.node.from}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      report({ messageId: 'noGrad', data: { regions: describeRegion(tl, first.state, root, path), optimizer: `${first.opt.kind}(...)` }, span: siteSpan(site) });
+      const shown = outermost ? outermost.path : path;
+      report({ messageId: 'noGrad', data: { regions: describeRegion(tl, first.state, root, shown), optimizer: `${first.opt.kind}(...)` }, span: siteSpan(at.site) });
     }
   },
 };

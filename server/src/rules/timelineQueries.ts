@@ -68,25 +68,39 @@ export function* regionsOf(state: MachineState): Generator<[number, string, Regi
  */
 export function regionHasBatchNorm(tl: Timeline, state: MachineState, root: number, path: string): Tri {
   if (tl.frozenBatchNorm.has(root)) return 'no';
-  return regionHas(tl.batchNormPaths.get(root), state, root, path, tl.models.get(root)?.hasBatchNorm);
+  return regionHas(tl, tl.batchNormPaths.get(root), state, root, path, tl.models.get(root)?.hasBatchNorm);
 }
 
 export function regionHasDropout(tl: Timeline, state: MachineState, root: number, path: string): Tri {
   const paths = tl.dropoutPaths.get(root);
   if (paths?.has('*')) return 'maybe'; // a catalog family: where its Dropout sits is not known yet
-  return regionHas(paths, state, root, path, tl.models.get(root)?.hasDropout);
+  return regionHas(tl, paths, state, root, path, tl.models.get(root)?.hasDropout);
+}
+
+/**
+ * The top-level children of common torchvision architectures. A region whose
+ * first segment is not among them (a `features.` filter copied from a VGG
+ * script onto a ResNet) selects no parameters, so it holds no BatchNorm either.
+ */
+function topLevelChildren(family: string | undefined): Set<string> | undefined {
+  if (!family) return undefined;
+  if (/^(resnet|resnext|wide_resnet)\d/.test(family)) return new Set(['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool', 'fc']);
+  if (/^(vgg|alexnet)/.test(family)) return new Set(['features', 'avgpool', 'classifier']);
+  if (/^(densenet|mobilenet|efficientnet|mnasnet|squeezenet)/.test(family)) return new Set(['features', 'avgpool', 'classifier', 'layers']);
+  return undefined;
 }
 
 /** Region names that never hold BatchNorm in the catalog families: heads, single convs, linears. */
 const HEAD_LIKE = /(^|\.)(fc|classifier|head|heads|linear|logits|conv1|conv_stem|last_linear|lm_head|pooler)(\.\d+)?$/;
 
-function regionHas(paths: Set<string> | undefined, state: MachineState, root: number, path: string, modelHas: boolean | undefined): Tri {
+function regionHas(tl: Timeline, paths: Set<string> | undefined, state: MachineState, root: number, path: string, modelHas: boolean | undefined): Tri {
   if (!paths || paths.size === 0) return modelHas === false ? 'no' : modelHas === true ? 'maybe' : 'no';
   const regions = [...state.regions(root).keys()];
   const deeper = regions.filter((p) => p !== path && isUnder(p, path));
   if (paths.has('*')) {
     // A catalog family with BatchNorm throughout its feature extractor.
     if (HEAD_LIKE.test(path)) return 'no';
+    if (path !== '' && topLevelChildren(tl.models.get(root)?.family)?.has(path.split('.')[0]) === false) return 'no';
     const mine = path === '' || !/(^|\.)\d+$/.test(path) ? 'yes' : 'maybe';
     return mine;
   }

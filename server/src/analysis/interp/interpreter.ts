@@ -73,7 +73,7 @@ const SAFE_FUNCTIONS = new Set([
   'count_parameters', 'logging.info', 'logger.info', 'tqdm', 'tqdm.tqdm',
 ]);
 const SAFE_MODULE_METHODS = new Set([
-  'state_dict', 'load_state_dict', 'named_buffers', 'buffers', 'register_forward_hook', 'register_forward_pre_hook',
+  'state_dict', 'named_buffers', 'buffers', 'register_forward_hook', 'register_forward_pre_hook',
   'register_full_backward_hook', 'register_buffer', 'extra_repr', '__repr__', 'num_parameters', 'print_trainable_parameters',
   'save_pretrained', 'get_input_embeddings', 'get_output_embeddings', 'share_memory',
 ]);
@@ -97,6 +97,9 @@ export class Interpreter {
   private steps = 0;
   private depth = 0;
   private readonly callStack: FunctionInfo[] = [];
+  private raised = false;
+  /** The enclosing loops' `continue` and `break` states, innermost last. */
+  private readonly loops: { continues: MachineState[]; breaks: MachineState[] }[] = [];
   private incomplete = false;
   private readonly moduleEnv: Env = { vars: new Map() };
   /** Models on which a forward ran outside no_grad: where a backward of unknown origin flows. */
@@ -154,11 +157,11 @@ export class Interpreter {
       case 'ExpressionStatement': {
         const e = namedChildren(stmt)[0];
         if (e) this.eval(unit, e, env, st);
-        return st;
+        return this.afterRaise(st);
       }
       case 'AssignStatement':
         this.execAssign(unit, stmt, env, st);
-        return st;
+        return this.afterRaise(st);
       case 'UpdateStatement': {
         const target = stmt.firstChild;
         if (target?.name === 'VariableName') this.setVar(env, this.text(unit, target), UNKNOWN);
@@ -171,9 +174,9 @@ export class Interpreter {
       case 'WhileStatement': {
         const body = children(stmt).find((k) => k.name === 'Body');
         if (!body) return st;
-        const once = this.execBlock(unit, body, env, st.clone(), frame);
-        const twice = once ? this.execBlock(unit, body, env, once.clone(), frame) : null;
-        return joinStates(st, joinStates(once, twice));
+        const once = this.execIteration(unit, body, env, st.clone(), frame);
+        const twice = once.next ? this.execIteration(unit, body, env, once.next.clone(), frame) : { next: null, broke: null };
+        return joinStates(joinStates(st, joinStates(once.next, twice.next)), joinStates(once.broke, twice.broke));
       }
       case 'WithStatement':
         return this.execWith(unit, stmt, env, st, frame);
@@ -213,6 +216,16 @@ export class Interpreter {
         frame.exits.push(st);
         return null;
       }
+      case 'ContinueStatement':
+      case 'BreakStatement': {
+        const loop = this.loops[this.loops.length - 1];
+        if (!loop) return st;
+        (stmt.name === 'BreakStatement' ? loop.breaks : loop.continues).push(st);
+        return null;
+      }
+      case 'RaiseStatement':
+        // This path ends here; an enclosing `try` runs its handlers from the state before the try.
+        return null;
       case 'ImportStatement':
       case 'PassStatement':
       case 'Comment':
@@ -220,6 +233,13 @@ export class Interpreter {
       default:
         return st;
     }
+  }
+
+  /** A call in the statement certainly raised (an optimizer over an empty list): this path ends. */
+  private afterRaise(st: MachineState): MachineState | null {
+    if (!this.raised) return st;
+    this.raised = false;
+    return null;
   }
 
   private execAssign(unit: number, stmt: SyntaxNode, env: Env, st: MachineState): void {
@@ -372,6 +392,7 @@ export class Interpreter {
   }
 
   private execIf(unit: number, stmt: SyntaxNode, env: Env, st: MachineState, frame: Frame): MachineState | null {
+    const outer = env;
     const kids = children(stmt);
     // (condition, body) pairs; `else` has no condition.
     const arms: { cond?: SyntaxNode; body: SyntaxNode }[] = [];
@@ -404,8 +425,21 @@ export class Interpreter {
         if (cond.elseEnv) env = cond.elseEnv;
         continue;
       }
+      const loop = this.loops[this.loops.length - 1];
+      const mark = loop?.continues.length ?? 0;
       const taken = this.execBlock(unit, arm.body, cond.thenEnv ?? env, rest.clone(), frame);
-      result = joinStates(result, taken);
+      if (cond.thenEnv && !taken && cond.elseEnv) {
+        // `if name.startswith('fc'): continue`: what follows the `if` runs only for the other elements,
+        // and the elements that continued keep what the arm did to them: compose, as above.
+        for (const [k, v] of cond.elseEnv.vars) outer.vars.set(k, v);
+        const continued = loop ? loop.continues.splice(mark) : [];
+        if (continued.length > 0) rest = continued.reduce<MachineState | null>(joinStates, null)!;
+      }
+      if (cond.thenEnv && taken) {
+        // A test on the loop element of a set-wise loop (`if 'fc' not in name:`) splits the elements, not the
+        // runs: both arms happen, each to its own params. So the arms compose in sequence rather than join.
+        rest = taken;
+      } else result = joinStates(result, taken);
       if (cond.elseEnv) env = cond.elseEnv;
     }
     return joinStates(result, rest);
@@ -466,7 +500,10 @@ export class Interpreter {
           this.assign(unit, names[1], element, env, st, stmt);
         } else if (names.length === 1) this.assign(unit, names[0], element, env, st, stmt);
         else return this.execLoopTwice(unit, body, env, st, frame);
-        out = this.execBlock(unit, body, env, out ?? st, frame);
+        const before: MachineState = out ?? st;
+        const run = this.execIteration(unit, body, env, before.clone(), frame);
+        // `break` in a loop over parameters stops at an element we cannot name: then nothing is certain.
+        out = run.broke ? joinStates(joinStates(run.next, run.broke), before) : run.next;
         if (!out) return null;
       }
       return out;
@@ -474,24 +511,30 @@ export class Interpreter {
     // A counted loop with a known, small count: unroll it so epoch guards resolve.
     if (iter.t === 'list' && iter.items.length <= MAX_UNROLL && names.length === 1) {
       let cur: MachineState | null = st;
+      let broke: MachineState | null = null;
       for (const item of iter.items) {
         if (!cur) break;
         this.assign(unit, names[0], item, env, cur, stmt);
-        cur = this.execBlock(unit, body, env, cur, frame);
+        const run = this.execIteration(unit, body, env, cur, frame);
+        cur = run.next;
+        broke = joinStates(broke, run.broke);
       }
-      return cur;
+      return joinStates(cur, broke);
     }
     if (iter.t === 'list' && iter.items.length > MAX_UNROLL && iter.items.every((i) => i.t === 'num') && names.length === 1) {
       // range(N) with a large N: the epochs where guards can change something, then the rest.
       const cut = this.guardThresholds(unit, body, this.text(unit, names[0]));
       const values = [...new Set([0, ...cut.flatMap((c) => [c - 1, c, c + 1])])].filter((v) => v >= 0 && v < iter.items.length).sort((a, b) => a - b).slice(0, MAX_UNROLL);
       let cur: MachineState | null = st;
+      let broke: MachineState | null = null;
       for (const v of values) {
         if (!cur) break;
         this.assign(unit, names[0], { t: 'num', v }, env, cur, stmt);
-        cur = this.execBlock(unit, body, env, cur, frame);
+        const run = this.execIteration(unit, body, env, cur, frame);
+        cur = run.next;
+        broke = joinStates(broke, run.broke);
       }
-      return cur;
+      return joinStates(cur, broke);
     }
     for (const n of names) this.assign(unit, n, iter.t === 'list' && iter.items.length > 0 ? iter.items[0] : UNKNOWN, env, st, stmt);
     return this.execLoopTwice(unit, body, env, st, frame);
@@ -499,10 +542,27 @@ export class Interpreter {
 
   /** A loop over data: assume at least one iteration; two show what carries over between them. */
   private execLoopTwice(unit: number, body: SyntaxNode, env: Env, st: MachineState, frame: Frame): MachineState | null {
-    const once = this.execBlock(unit, body, env, st, frame);
-    if (!once) return null;
-    const twice = this.execBlock(unit, body, env, once.clone(), frame);
-    return joinStates(once, twice);
+    const once = this.execIteration(unit, body, env, st, frame);
+    if (!once.next) return once.broke;
+    const twice = this.execIteration(unit, body, env, once.next.clone(), frame);
+    return joinStates(joinStates(once.next, twice.next), joinStates(once.broke, twice.broke));
+  }
+
+  /**
+   * One run of a loop body. `next`: the state that reaches the next iteration
+   * (the body's end joined with every `continue`); `broke`: the states that
+   * left the loop by `break`.
+   */
+  private execIteration(unit: number, body: SyntaxNode, env: Env, st: MachineState, frame: Frame): { next: MachineState | null; broke: MachineState | null } {
+    const loop = { continues: [] as MachineState[], breaks: [] as MachineState[] };
+    this.loops.push(loop);
+    let end: MachineState | null;
+    try {
+      end = this.execBlock(unit, body, env, st, frame);
+    } finally {
+      this.loops.pop();
+    }
+    return { next: loop.continues.reduce<MachineState | null>(joinStates, end), broke: loop.breaks.reduce<MachineState | null>(joinStates, null) };
   }
 
   /** Numbers compared with the loop variable inside a loop body: `epoch == 3`, `epoch >= UNFREEZE`. */
@@ -1027,8 +1087,12 @@ export class Interpreter {
       if (/^[A-Z]/.test(last) && /Weights/.test(last)) return UNKNOWN;
       if (/^(get_model_weights|get_weight|list_models)$/.test(last)) return UNKNOWN;
       const arch = last === 'get_model' ? (this.stringLiteral(unit, raw.positional[0] ?? call) ?? '') : last;
+      // norm_layer=FrozenBatchNorm2d (detection backbones) has no running stats to drift; another norm layer is unknown.
+      const normLayer = raw.keyword.get('norm_layer');
+      const normText = normLayer ? this.text(unit, unparen(normLayer)) : undefined;
+      const bnFamily = BATCHNORM_FAMILIES.test(arch) ? true : arch ? false : undefined;
       return this.newModel(`${q}()`, site, this.isPretrainedCall(unit, raw), st, {
-        bn: BATCHNORM_FAMILIES.test(arch) ? true : arch ? false : undefined,
+        bn: normText === undefined ? bnFamily : /^(nn\.|torch\.nn\.)?BatchNorm2d$/.test(normText) ? bnFamily : /FrozenBatchNorm/.test(normText) ? false : undefined,
         dropout: DROPOUT_FAMILIES.test(arch) ? true : undefined,
         family: arch,
         label: text.slice(call.from, call.to),
@@ -1038,7 +1102,7 @@ export class Interpreter {
       const arch = this.stringLiteral(unit, raw.positional[0] ?? call) ?? '';
       return this.newModel('timm.create_model()', site, this.isPretrainedCall(unit, raw), st, {
         bn: BATCHNORM_FAMILIES.test(arch) ? true : /^(vit|deit|swin|beit|convnext|eva)/.test(arch) ? false : undefined,
-        family: arch,
+        family: `timm:${arch}`,
         label: text.slice(call.from, call.to),
       });
     }
@@ -1159,7 +1223,7 @@ export class Interpreter {
     opts: { bn?: boolean; dropout?: boolean; family?: string; label?: string; cls?: ClassInfo } = {},
   ): Extract<Value, { t: 'module' }> {
     const id = this.nextModel++;
-    this.models.set(id, { id, label: opts.label ?? kind, site, pretrained, hasBatchNorm: opts.bn, hasDropout: opts.dropout });
+    this.models.set(id, { id, label: opts.label ?? kind, site, pretrained, hasBatchNorm: opts.bn, hasDropout: opts.dropout, family: opts.family });
     st.addModel(id, pretrained);
     if (opts.bn) this.batchNormPaths.set(id, new Set([opts.family !== undefined ? '*' : '']));
     if (opts.dropout) this.dropoutPaths.set(id, new Set([opts.family !== undefined ? '*' : '']));
@@ -1189,12 +1253,17 @@ export class Interpreter {
     const c = this.canonical(m.root, m.path);
     const cls = c.path === '' ? this.classOf.get(c.root) : (this.fields.get(`${c.root}:${c.path}#class`) as { cls: ClassInfo } | undefined)?.cls;
     const fwd = cls ? this.methodOf(cls, 'forward', m) : undefined;
+    const noGrad = st.noGradDepth > 0;
+    // Recorded before the user's forward runs, so the outermost call site comes first (FRZ014 points at it).
+    const event: Extract<TimelineEvent, { kind: 'forward' }> = { kind: 'forward', root: c.root, path: c.path, noGrad, site, followed: false };
+    this.events.push(event);
     if (fwd?.t === 'function' && this.depth < MAX_CALL_DEPTH) {
       const out = this.callFunction(fwd.fn, m, { ...args, star: false }, st);
-      if (out.t === 'tensor') return out;
+      if (out.t === 'tensor') {
+        event.followed = true;
+        return out;
+      }
     }
-    const noGrad = st.noGradDepth > 0;
-    this.events.push({ kind: 'forward', root: c.root, path: c.path, noGrad, site });
     if (noGrad) return { t: 'tensor', sources: [] };
     this.trained.add(c.root);
     const input = tensorOf(args.positional);
@@ -1278,6 +1347,14 @@ export class Interpreter {
           case 'forward':
           case '__call__':
             return this.forward(recv, evalArgs(), st, site);
+          case 'load_state_dict': {
+            // Loading a checkpoint makes what exists now pretrained; a head attached later is still new.
+            evalArgs();
+            st.update(whole, (r) => (r.pretrained = true));
+            const info = this.models.get(c.root);
+            if (info) info.pretrained = true;
+            return UNKNOWN;
+          }
         }
         if (MODULE_CHAINING.has(method)) {
           evalArgs();
@@ -1471,6 +1548,10 @@ export class Interpreter {
     opt.filtered = (paramsValue.t === 'params' && paramsValue.sets.every((s) => s.onlyTrainable)) || (groups ?? []).every((g) => g.set.onlyTrainable);
     for (const g of opt.groups) if (g.lr === undefined) g.lr = opt.lr;
     this.events.push({ kind: 'optimizer', opt, site, state: st.clone() });
+    // PyTorch raises "optimizer got an empty parameter list" (FRZ010); nothing after it runs.
+    const roots = new Set(opt.groups.map((g) => g.set.root));
+    const empty = opt.filtered && opt.groups.length > 0 && opt.groups.every((g) => g.set.root >= 0 && [...g.covered.values()].every((c) => c.member === 'no'));
+    if (empty && ![...roots].some((r) => [...st.regions(r).values()].some((x) => x.havoc))) this.raised = true;
     return { t: 'optimizer', opt };
   }
 

@@ -18,6 +18,8 @@ export interface ModelInfo {
   /** Known to contain BatchNorm with running stats / Dropout somewhere; undefined = unknown. */
   hasBatchNorm?: boolean;
   hasDropout?: boolean;
+  /** Catalog architecture (`resnet18`, `vit_b_16`), when built from torchvision or timm. */
+  family?: string;
   /** The variable it was first assigned to, for messages: `model`. */
   name?: string;
   /** Where this object was attached into another model (`model.fc = head`). */

@@ -17,7 +17,8 @@ export type TimelineEvent =
   | { kind: 'setFlag'; set: ParamSet; value: boolean | undefined; site: Site; before: MachineState; after: MachineState; stepsBefore: number }
   | { kind: 'replace'; root: number; path: string; site: Site; stepsBefore: number }
   | { kind: 'mode'; set: ParamSet; mode: 'train' | 'eval'; batchNormOnly: boolean; site: Site; explicitPath: boolean }
-  | { kind: 'forward'; root: number; path: string; noGrad: boolean; site: Site }
+  /** `followed`: the user's forward() ran, so the submodule calls inside it are events of their own. */
+  | { kind: 'forward'; root: number; path: string; noGrad: boolean; site: Site; followed: boolean }
   | { kind: 'trackRunningStats'; set: ParamSet; site: Site }
   | { kind: 'ddp'; root: number; site: Site };
 
