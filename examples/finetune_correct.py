@@ -29,6 +29,10 @@ optimizer = torch.optim.AdamW(
 x = torch.randn(8, 3, 64, 64)
 y = torch.randint(0, NUM_CLASSES, (8,))
 model.train()
+# The frozen backbone's BatchNorm keeps its pretrained running statistics.
+for module in model.modules():
+    if isinstance(module, nn.BatchNorm2d) and not module.weight.requires_grad:
+        module.eval()
 loss = nn.functional.cross_entropy(model(x), y)
 loss.backward()
 optimizer.step()

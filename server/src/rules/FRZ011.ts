@@ -33,7 +33,11 @@ export const FRZ011: Rule = {
       for (const [root, path, region] of regionsOf(step.state)) {
         if (region.havoc || !isDefinitely(region.mode, 'eval') || !isDefinitely(region.rg, true) || !isDefinitely(region.grad, 'held') || !region.modeSite) continue;
         const modeEvent = tl.events.find((e) => e.kind === 'mode' && e.site === region.modeSite);
-        if (!modeEvent || modeEvent.kind !== 'mode' || !modeEvent.explicitPath || modeEvent.batchNormOnly) continue;
+        if (!modeEvent || modeEvent.kind !== 'mode' || modeEvent.batchNormOnly) continue;
+        // eval() on a whole model can be a deliberate choice (train with fixed BN statistics); it reads as a
+        // freeze only when it names a part, or when a new part added afterwards trains in train mode beside it.
+        const trainingBeside = [...step.state.regions(root)].some(([p, r]) => p !== path && isDefinitely(r.mode, 'train') && isDefinitely(r.rg, true));
+        if (!modeEvent.explicitPath && !trainingBeside) continue;
         if (optimizerCovers(step.opt, root, path, region) !== 'yes' || everFrozen(root, path)) continue;
         const key = `${region.modeSite.unit}:${region.modeSite.node.from}`;
         if (seen.has(key)) continue;

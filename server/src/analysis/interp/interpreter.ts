@@ -57,6 +57,8 @@ interface Frame {
 const BATCHNORM_FAMILIES = /^(resnet|resnext|wide_resnet|densenet|efficientnet|mobilenet|mnasnet|regnet|shufflenet|inception|googlenet|vgg\d+_bn|fcn_|deeplab|fasterrcnn|maskrcnn|retinanet|keypointrcnn|lraspp|ssd)/;
 /** Families whose classifier holds Dropout. */
 const DROPOUT_FAMILIES = /^(vgg|alexnet|vit_|efficientnet|mobilenet|mnasnet|squeezenet|googlenet|inception|convnext|swin|maxvit)/;
+/** Heads that a pretrained checkpoint of the base model does not contain: built fresh by from_pretrained. */
+const TASK_HEAD = /^(classifier|score|qa_outputs|head|heads|fc|cls)$/;
 /** Region names that never hold BatchNorm in those families (heads, single convs, linears). */
 const NO_BATCHNORM_REGION = /(^|\.)(fc|classifier|head|heads|linear|logits|conv1|conv_stem|last_linear|lm_head|pooler)(\.\d+)?$/;
 
@@ -677,8 +679,16 @@ export class Interpreter {
         const recv = this.evalName(unit, callee.firstChild!, env);
         if (recv?.t === 'nameEach' && (method === 'startswith' || method === 'endswith')) {
           const arg = args.positional[0] ? unparen(args.positional[0]) : undefined;
+          // A literal, a tuple of literals, or a name bound to them (`frozen_prefixes = ("embeddings.", ...)`).
+          const bound = arg?.name === 'VariableName' ? this.evalName(unit, arg, env) : undefined;
           const values =
-            arg && (arg.name === 'TupleExpression' || arg.name === 'ArrayExpression') ? namedChildren(arg).map((x) => this.stringLiteral(unit, x)) : [arg ? this.stringLiteral(unit, arg) : undefined];
+            bound?.t === 'list'
+              ? bound.items.map((x) => (x.t === 'str' ? x.v : undefined))
+              : bound?.t === 'str'
+                ? [bound.v]
+                : arg && (arg.name === 'TupleExpression' || arg.name === 'ArrayExpression')
+                  ? namedChildren(arg).map((x) => this.stringLiteral(unit, x))
+                  : [arg ? this.stringLiteral(unit, arg) : undefined];
           if (values.every((v) => v !== undefined)) {
             const op = method;
             const preds: NamePredicate[] = values.map((v) => ({ op, value: recv.of === 'child' && op === 'startswith' ? childPath(recv.set, v!) : v! }));
@@ -915,12 +925,44 @@ export class Interpreter {
     return { t: 'params', sets: out };
   }
 
+  /**
+   * `model[:3]`, `list(model.children())[:-1]`: a slice of a Sequential or
+   * ModuleList whose length is known is the set of those children; any other
+   * slice is unknown.
+   */
+  private slice(unit: number, obj: Value, inside: SyntaxNode[], env: Env, st: MachineState): Value {
+    const parts: (SyntaxNode | undefined)[] = [undefined, undefined, undefined];
+    let slot = 0;
+    for (const k of inside) {
+      if (k.name === ':') slot++;
+      else parts[slot] = k;
+    }
+    const bound = (k: SyntaxNode | undefined): number | null | undefined => {
+      if (!k) return null;
+      const v = this.eval(unit, k, env, st);
+      return v.t === 'num' && Number.isInteger(v.v) ? v.v : undefined;
+    };
+    const [start, stop, step] = parts.map(bound);
+    if (obj.t === 'list') {
+      if (start === undefined || stop === undefined || (step !== null && step !== 1)) return UNKNOWN;
+      return { t: 'list', items: obj.items.slice(start ?? 0, stop ?? undefined) };
+    }
+    const container = obj.t === 'module' ? this.canonical(obj.root, obj.path) : obj.t === 'modules' && obj.children && !obj.named ? { root: obj.set.root, path: obj.set.prefixes[0] } : undefined;
+    if (!container || (obj.t === 'modules' && obj.set.prefixes.length !== 1) || start === undefined || stop === undefined || (step !== null && step !== 1)) return UNKNOWN;
+    const len = this.fields.get(`${container.root}:${joinPath(container.path, '#len')}`);
+    if (len?.t !== 'num') return UNKNOWN;
+    const indices = Array.from({ length: len.v }, (_, i) => i).slice(start ?? 0, stop ?? undefined);
+    return { t: 'modules', set: { root: container.root, prefixes: indices.map((i) => joinPath(container.path, String(i))) }, children: false };
+  }
+
   private evalMember(unit: number, n: SyntaxNode, env: Env, st: MachineState): Value {
     const object = n.firstChild!;
     const last = n.lastChild!;
     const obj = this.eval(unit, object, env, st);
     if (last.name !== 'PropertyName') {
       // Subscript.
+      const inside = children(n).slice(children(n).findIndex((k) => k.name === '[') + 1, -1);
+      if (inside.some((k) => k.name === ':')) return this.slice(unit, obj, inside, env, st);
       const indexNode = children(n).find((k, i, all) => all[i - 1]?.name === '[');
       const index = indexNode ? this.eval(unit, indexNode, env, st) : UNKNOWN;
       if (obj.t === 'module') {
@@ -942,7 +984,8 @@ export class Interpreter {
         if (field) return field;
         if (attr === 'module' || attr === '_orig_mod') return obj; // DDP / torch.compile wrappers
         if (attr === 'training') return UNKNOWN;
-        if (attr === 'weight' || attr === 'bias' || /(_weight|_bias|^weight_|token|embed$|embedding$|_scale$|^gamma$|^beta$)/.test(attr)) {
+        const known = st.regions(c.root).has(joinPath(c.path, attr));
+        if (!known && (attr === 'weight' || attr === 'bias' || /(_weight|_bias|^weight_|token|embed$|embedding$|_scale$|^gamma$|^beta$)/.test(attr))) {
           return { t: 'paramEach', set: { root: c.root, prefixes: [joinPath(c.path, attr)] } };
         }
         if (/^(in_features|out_features|num_features|in_channels|out_channels|hidden_size|embed_dim|num_classes)$/.test(attr)) return UNKNOWN;
@@ -1009,7 +1052,16 @@ export class Interpreter {
       return this.methodCall(unit, recv, method, call, raw, evalArgs, env, st, site);
     }
     const f = callee.name === 'VariableName' ? this.lookup(env, this.text(unit, callee)) : undefined;
-    if (f?.t === 'function') return this.callFunction(f.fn, f.self, evalArgs(), st);
+    if (f?.t === 'function') {
+      const out = this.callFunction(f.fn, f.self, evalArgs(), st);
+      // A workspace factory asked for pretrained weights (`create_model(name, pretrained=True)`): trust the name.
+      if (out.t === 'module' && out.path === '' && this.isPretrainedCall(unit, raw) && raw.keyword.has('pretrained')) {
+        st.update({ root: out.root, prefixes: [''] }, (r) => (r.pretrained = true));
+        const info = this.models.get(out.root);
+        if (info) info.pretrained = true;
+      }
+      return out;
+    }
     if (f?.t === 'class') return this.instantiate(f.cls, evalArgs(), st, site);
     if (f?.t === 'module') return this.forward(f, evalArgs(), st, site);
     const q = this.kinds.qualify(unit, callee) ?? (callee.name === 'VariableName' ? this.text(unit, callee) : undefined);
@@ -1142,6 +1194,8 @@ export class Interpreter {
       case 'sorted':
       case 'reversed': {
         const v = evalArgs().positional[0];
+        // list(seq) of a Sequential: its children.
+        if (v?.t === 'module' && (q === 'list' || q === 'iter' || q === 'tuple')) return { t: 'modules', set: { root: v.root, prefixes: [v.path] }, children: true };
         return v && (v.t === 'params' || v.t === 'modules' || v.t === 'list') ? v : UNKNOWN;
       }
       case 'itertools.chain':
@@ -1199,11 +1253,22 @@ export class Interpreter {
         if (v.t === 'module' && v.path === '') this.attach(v.root, m.root, String(i), st);
       });
       if (raw.hasStar) this.markUnknownStructure(m.root);
+      // The number of children, so slices (`model[:3]`) name exact children; moves with the model on attach.
+      else if (items.every((v) => v.t === 'module' && v.path === '')) this.fields.set(`${m.root}:#len`, { t: 'num', v: items.length });
     } else if (cls === 'ModuleDict' && args.positional[0]?.t === 'dict') {
       for (const [k, v] of args.positional[0].entries) if (v.t === 'module' && v.path === '') this.attach(v.root, m.root, k, st);
-    } else if (/^Transformer|MultiheadAttention|LSTM|GRU|RNN/.test(cls)) {
-      // Dropout inside by default.
-      this.dropoutPaths.set(m.root, new Set(['']));
+    } else if (/^Transformer(Encoder|Decoder)$/.test(cls)) {
+      // The stack copies its layer: it has Dropout exactly when the layer does.
+      const layer = args.positional[0] ?? args.keyword.get('encoder_layer') ?? args.keyword.get('decoder_layer');
+      const layerHas = layer?.t === 'module' && layer.path === '' ? (this.dropoutPaths.get(layer.root)?.size ?? 0) > 0 : true;
+      if (layerHas) this.dropoutPaths.set(m.root, new Set(['']));
+    } else if (/^(Transformer|TransformerEncoderLayer|TransformerDecoderLayer|MultiheadAttention|LSTM|GRU|RNN)$/.test(cls)) {
+      // Transformer parts default to dropout=0.1 (4th argument of a layer); RNNs and attention default to 0.
+      const index = /Layer$/.test(cls) ? 3 : cls === 'Transformer' ? 5 : cls === 'MultiheadAttention' ? 2 : -1;
+      const p = args.keyword.get('dropout') ?? (index >= 0 ? args.positional[index] : undefined);
+      const defaultP = /^Transformer/.test(cls) ? 0.1 : 0;
+      const rate = p === undefined ? defaultP : p.t === 'num' ? p.v : NaN;
+      if (rate !== 0) this.dropoutPaths.set(m.root, new Set(['']));
     }
     return m;
   }
@@ -1420,6 +1485,24 @@ export class Interpreter {
         evalArgs();
         return recv;
       }
+      case 'class': {
+        // `Model.from_pretrained(...)` on a workspace class: a classmethod gets the class, a staticmethod nothing.
+        const m = this.methodOf(recv.cls, method, recv);
+        if (m?.t !== 'function') {
+          evalArgs();
+          return UNKNOWN;
+        }
+        const decorators = m.fn.node.parent?.name === 'DecoratedStatement' ? this.text(unit === m.fn.unit ? unit : m.fn.unit, m.fn.node.parent) : '';
+        const out = this.callFunction(m.fn, /@staticmethod\b/.test(decorators) ? undefined : recv, evalArgs(), st);
+        if (method === 'from_pretrained' && out.t === 'module' && out.path === '') {
+          // A checkpoint fills the body; a task head that the checkpoint lacks (classifier, score) starts random.
+          st.update({ root: out.root, prefixes: [''] }, (r) => (r.pretrained = true));
+          for (const [path, r] of st.writable(out.root)) if (TASK_HEAD.test(path)) r.pretrained = false;
+          const info = this.models.get(out.root);
+          if (info) info.pretrained = true;
+        }
+        return out;
+      }
       case 'instance': {
         const m = this.methodOf(recv.cls, method, recv);
         if (m?.t === 'function') return this.callFunction(m.fn, recv, evalArgs(), st);
@@ -1427,6 +1510,14 @@ export class Interpreter {
         return UNKNOWN;
       }
       case 'params':
+        evalArgs();
+        return UNKNOWN;
+      case 'modules':
+        // A slice of a Sequential is a Sequential: `model[:3].requires_grad_(False)` acts on those children.
+        if (!recv.named && ['requires_grad_', 'train', 'eval', 'parameters', 'named_parameters'].includes(method)) {
+          const r = this.methodCall(unit, { t: 'moduleEach', set: recv.set }, method, call, raw, evalArgs, env, st, site);
+          return r.t === 'moduleEach' ? recv : r;
+        }
         evalArgs();
         return UNKNOWN;
       case 'list':

@@ -84,7 +84,8 @@ function joinRegion(a: Region, b: Region): Region {
     mode: joinSets(a.mode, b.mode),
     bnEval: joinSets(a.bnEval, b.bnEval),
     gen: a.gen === b.gen ? a.gen : -1,
-    pretrained: a.pretrained && b.pretrained,
+    // Pretrained on some path (weights loaded when a checkpoint file exists) is what the author means.
+    pretrained: a.pretrained || b.pretrained,
     rgSite: a.rgSite ?? b.rgSite,
     modeSite: a.modeSite ?? b.modeSite,
     havoc: a.havoc || b.havoc,
