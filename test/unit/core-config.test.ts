@@ -64,7 +64,7 @@ test('settings win key by key; severity merges rule by rule', () => {
 });
 
 test('rule selection by code and prefix', () => {
-  const base = { ignore: [], severity: {}, exclude: [] };
+  const base = { ignore: [], severity: {}, exclude: [], backboneLrFactor: 10 };
   assert.equal(isRuleEnabled(base, 'FRZ004'), true);
   assert.equal(isRuleEnabled({ ...base, select: ['FRZ00'] }, 'FRZ004'), true);
   assert.equal(isRuleEnabled({ ...base, select: ['FRZ01'] }, 'FRZ004'), false);

@@ -20,6 +20,8 @@ export interface ConfigValues {
   severity?: Record<string, Severity | 'off'>;
   /** Glob patterns (relative to the config's folder) of files not to check. */
   exclude?: string[];
+  /** FRZ003's fix gives the backbone the head's learning rate divided by this. */
+  backboneLrFactor?: number;
 }
 
 export interface ConfigProblem {
@@ -37,11 +39,13 @@ export interface EffectiveConfig {
   exclude: string[];
   /** The folder `exclude` patterns are relative to. */
   root?: string;
+  backboneLrFactor: number;
 }
 
-export const DEFAULT_CONFIG: EffectiveConfig = { ignore: [], severity: {}, exclude: [] };
+export const DEFAULT_CONFIG: EffectiveConfig = { ignore: [], severity: {}, exclude: [], backboneLrFactor: 10 };
 
-const KNOWN_KEYS = new Set(['select', 'ignore', 'severity', 'exclude']);
+/** `backbone-lr-factor` in TOML, `backboneLrFactor` in the VS Code settings. */
+const KNOWN_KEYS = new Set(['select', 'ignore', 'severity', 'exclude', 'backbone-lr-factor', 'backboneLrFactor']);
 const SEVERITY_ALIASES: Record<string, Severity | 'off'> = {
   error: 'error',
   warning: 'warning',
@@ -101,6 +105,12 @@ export function validateValues(raw: Record<string, unknown>, source: string, key
         continue;
       }
       values.exclude = value;
+    } else if (key === 'backbone-lr-factor' || key === 'backboneLrFactor') {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 1) {
+        problem(key, 'must be a number greater than 1, such as 10; using the default');
+        continue;
+      }
+      values.backboneLrFactor = value;
     } else if (key === 'severity') {
       if (!isPlainObject(value)) {
         problem(key, 'must be a table of rule code = "error" | "warning" | "information" | "hint" | "off"; using the default');
@@ -128,6 +138,7 @@ export function mergeConfig(pyproject: ConfigValues, settings: ConfigValues, roo
     severity: { ...(pyproject.severity ?? {}), ...(settings.severity ?? {}) },
     exclude: settings.exclude ?? pyproject.exclude ?? [],
     root,
+    backboneLrFactor: settings.backboneLrFactor ?? pyproject.backboneLrFactor ?? DEFAULT_CONFIG.backboneLrFactor,
   };
 }
 

@@ -36,7 +36,7 @@ export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT
     if (!isRuleEnabled(config, rule.meta.id)) continue;
     const reports: ReportDescriptor[] = [];
     try {
-      rule.check({ analysis, report: (d) => reports.push(d) });
+      rule.check({ analysis, config, report: (d) => reports.push(d) });
     } catch (e) {
       // A bug in one rule must not take the others (or the server) down with it.
       notes.push(`${program.id}: rule ${rule.meta.id} failed: ${(e as Error).stack ?? e}`);

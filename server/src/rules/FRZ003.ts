@@ -1,6 +1,10 @@
 import { backboneAndHead } from './lrSplit';
-import { modelName, optimizerEvents, siteSpan } from './timelineQueries';
-import type { Rule } from './types';
+import { isDefinitely, modelName, optimizerEvents, siteSpan, stepsOf, type OptimizerEvent } from './timelineQueries';
+import type { Fix, Rule } from './types';
+import type { Analysis } from '../analysis/analyze';
+import { isUnder } from '../analysis/interp/paramSet';
+import { callArgs } from '../python/syntax';
+import { isSimpleModuleExpression, paramsArgument, sourceOf, spanOf } from './fixes';
 
 /**
  * FRZ003 missing-lr-split
@@ -24,7 +28,7 @@ export const FRZ003: Rule = {
     },
   },
 
-  check({ analysis, report }) {
+  check({ analysis, config, report }) {
     const tl = analysis.timeline;
     if (!tl) return;
     for (const ev of optimizerEvents(tl)) {
@@ -42,7 +46,40 @@ export const FRZ003: Rule = {
         messageId: 'noSplit',
         data: { model: modelName(tl, root), lr: lr !== undefined ? ` (lr=${lr})` : '' },
         span: siteSpan(ev.site),
+        fixes: paramGroupsFix(analysis, ev, root, config.backboneLrFactor),
       });
     }
   },
 };
+
+/**
+ * Replaces `X.parameters()` with two param groups split by name: the new
+ * head(s) at the optimizer's LR, everything else (the pretrained backbone)
+ * at that LR divided by the configured factor.
+ */
+function paramGroupsFix(analysis: Analysis, ev: OptimizerEvent, root: number, factor: number): Fix[] {
+  const arg = paramsArgument(analysis, ev.site);
+  if (!arg || ev.opt.groups.length !== 1 || ev.opt.groups[0].set.prefixes.join() !== '' || ev.opt.groups[0].set.predicate) return [];
+  const m = /^(.+)\.parameters\(\)$/.exec(sourceOf(analysis, ev.site.unit, arg));
+  if (!m || !isSimpleModuleExpression(m[1])) return [];
+  const text = analysis.program.units[ev.site.unit].text;
+  const args = callArgs(text, ev.site.node.lastChild?.name === 'ArgList' ? ev.site.node.lastChild : null);
+  const lrNode = args.keyword.get('lr') ?? args.positional[1];
+  if (!lrNode) return [];
+  const lr = sourceOf(analysis, ev.site.unit, lrNode);
+  // The head: trainable parts that did not come from the checkpoint, outermost only.
+  const step = stepsOf(analysis.timeline!, ev.opt)[0];
+  if (!step) return [];
+  const heads = [...step.state.regions(root)]
+    .filter(([p, r]) => p !== '' && !r.pretrained && isDefinitely(r.rg, true))
+    .map(([p]) => p)
+    .filter((p, _, all) => !all.some((q) => q !== p && isUnder(p, q)));
+  if (heads.length === 0) return [];
+  const names = `(${heads.map((h) => JSON.stringify(h + '.')).join(', ')}${heads.length === 1 ? ',' : ''})`;
+  const model = m[1];
+  const backboneLr = /^[\w.]+$/.test(lr) ? `${lr} / ${factor}` : `(${lr}) / ${factor}`;
+  const groups =
+    `[{"params": [p for n, p in ${model}.named_parameters() if not n.startswith(${names})], "lr": ${backboneLr}}, ` +
+    `{"params": [p for n, p in ${model}.named_parameters() if n.startswith(${names})]}]`;
+  return [{ title: `Give the pretrained backbone its own param group at lr / ${factor}`, preferred: true, edits: [{ span: spanOf(ev.site.unit, arg), newText: groups }] }];
+}

@@ -1,5 +1,8 @@
 import { describeRegion, isDefinitely, optimizerCovers, optimizerKnown, regionsOf, siteSpan, steps } from './timelineQueries';
-import type { Rule } from './types';
+import type { Fix, Rule } from './types';
+import type { Analysis } from '../analysis/analyze';
+import type { OptimizerInfo, Site } from '../analysis/interp/state';
+import { addParamGroupCode, flagTarget, insertLineAfter, optimizerNameAt } from './fixes';
 
 /**
  * FRZ005 unfrozen-not-in-optimizer
@@ -51,8 +54,23 @@ export const FRZ005: Rule = {
             { span: siteSpan(opt.site), message: FRZ005.meta.messages.relatedOptimizer },
             { span: siteSpan(step.site), message: FRZ005.meta.messages.relatedStep },
           ],
+          fixes: addParamGroupFix(analysis, opt, region.rgSite),
         });
       }
     }
   },
 };
+
+/** `optimizer.add_param_group(...)` right after the unfreeze (after the loop, for a loop over parameters). */
+function addParamGroupFix(analysis: Analysis, opt: OptimizerInfo, unfreeze: Site): Fix[] {
+  const target = flagTarget(analysis, unfreeze);
+  const name = optimizerNameAt(analysis, opt.site, unfreeze);
+  if (!target || !name) return [];
+  return [
+    {
+      title: `Add the unfrozen parameters to ${name} with add_param_group`,
+      preferred: true,
+      edits: [insertLineAfter(analysis, unfreeze.unit, target.after, addParamGroupCode(name, target.module))],
+    },
+  ];
+}

@@ -1,6 +1,7 @@
 import { describeRegion, isDefinitely, optimizerCovers, regionsOf, siteSpan, steps } from './timelineQueries';
 import { callArgs } from '../python/syntax';
-import { spanOf } from './fixes';
+import { flagTarget, insertLineAfter, spanOf } from './fixes';
+import type { Site } from '../analysis/interp/state';
 import type { Fix, Rule, TextEdit } from './types';
 
 /**
@@ -56,7 +57,7 @@ export const FRZ006: Rule = {
           },
           span: siteSpan(region.rgSite),
           related: [{ span: siteSpan(step.site), message: FRZ006.meta.messages.relatedStep }],
-          fixes: setToNoneFix(analysis, tl),
+          fixes: [...setToNoneFix(analysis, tl), ...clearGradFix(analysis, region.rgSite)],
         });
       }
     }
@@ -79,4 +80,19 @@ function setToNoneFix(analysis: Parameters<Rule['check']>[0]['analysis'], tl: No
     else edits.push({ span: { unit: e.site.unit, from: argList.from + 1, to: argList.to - 1 }, newText: 'set_to_none=True' });
   }
   return edits.length > 0 ? [{ title: 'Use zero_grad(set_to_none=True) so frozen parameters have no gradient', preferred: true, edits }] : [];
+}
+
+/** Drop the frozen parameters' gradients where they are frozen: `p.grad = None`. */
+function clearGradFix(analysis: Parameters<Rule['check']>[0]['analysis'], freeze: Site): Fix[] {
+  const target = flagTarget(analysis, freeze);
+  if (!target) return [];
+  const u = analysis.program.units[freeze.unit];
+  const edit = target.param
+    ? insertLineAfter(analysis, freeze.unit, target.stmt, `${target.param}.grad = None`)
+    : (() => {
+        const indent = /^[ \t]*/.exec(u.lines.lineText(u.lines.positionAt(target.stmt.from).line))![0];
+        const step = /^\t/.test(indent) ? '\t' : '    ';
+        return insertLineAfter(analysis, freeze.unit, target.stmt, `for p in ${target.module}.parameters():\n${indent}${step}p.grad = None`);
+      })();
+  return [{ title: 'Clear the gradients of the parameters frozen here', preferred: false, edits: [edit] }];
 }

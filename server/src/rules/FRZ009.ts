@@ -1,5 +1,9 @@
 import { modelName, optimizerCovers, siteSpan, steps } from './timelineQueries';
-import type { Rule } from './types';
+import type { Fix, Rule } from './types';
+import type { Analysis } from '../analysis/analyze';
+import type { OptimizerInfo, Site } from '../analysis/interp/state';
+import { enclosingStatement } from '../python/syntax';
+import { insertLineAfter, isSimpleModuleExpression, optimizerNameAt, sourceOf } from './fixes';
 
 /**
  * FRZ009 module-replaced-after-optimizer
@@ -47,7 +51,51 @@ export const FRZ009: Rule = {
           { span: siteSpan(step.opt.site), message: FRZ009.meta.messages.relatedOptimizer },
           { span: siteSpan(step.site), message: FRZ009.meta.messages.relatedStep },
         ],
+        fixes: replacementFixes(analysis, step.opt, ev.site),
       });
     }
   },
 };
+
+/**
+ * Two fixes: build the optimizer after the replacement (when both statements
+ * sit in the same block and nothing between them feeds the replacement), or
+ * add the new module's parameters with add_param_group right after it.
+ */
+function replacementFixes(analysis: Analysis, opt: OptimizerInfo, replace: Site): Fix[] {
+  const fixes: Fix[] = [];
+  const assign = enclosingStatement(replace.node);
+  const target = assign.name === 'AssignStatement' && assign.firstChild ? sourceOf(analysis, replace.unit, assign.firstChild) : undefined;
+  const optStmt = enclosingStatement(opt.site.node);
+  const unit = analysis.program.units[replace.unit];
+  if (opt.site.unit === replace.unit && optStmt.parent === assign.parent && optStmt.from < assign.from) {
+    // Names the replacement reads must not be (re)bound between the two statements.
+    const between = unit.text.slice(optStmt.to, assign.from);
+    const reads = new Set(sourceOf(analysis, replace.unit, assign).match(/[A-Za-z_]\w*/g) ?? []);
+    const optName = optStmt.firstChild ? sourceOf(analysis, opt.site.unit, optStmt.firstChild) : '';
+    const rebinds = [...between.matchAll(/^[ \t]*([A-Za-z_]\w*)\s*=/gm)].some((m) => reads.has(m[1]));
+    if (!rebinds && !reads.has(optName)) {
+      const lineStart = (pos: number) => unit.lines.offsetAt({ line: unit.lines.positionAt(pos).line, character: 0 });
+      const assignFrom = lineStart(assign.from);
+      const assignEnd = unit.lines.offsetAt({ line: unit.lines.positionAt(assign.to).line + 1, character: 0 });
+      const optFrom = lineStart(optStmt.from);
+      fixes.push({
+        title: 'Build the optimizer after replacing the module',
+        preferred: false,
+        edits: [
+          { span: { unit: replace.unit, from: assignFrom, to: Math.min(assignEnd, unit.text.length) }, newText: '' },
+          { span: { unit: replace.unit, from: optFrom, to: optFrom }, newText: unit.text.slice(assignFrom, assignEnd).replace(/\n?$/, '\n') },
+        ],
+      });
+    }
+  }
+  const name = optimizerNameAt(analysis, opt.site, replace);
+  if (target && name && isSimpleModuleExpression(target)) {
+    fixes.unshift({
+      title: `Add the new \`${target}\` to ${name} with add_param_group`,
+      preferred: true,
+      edits: [insertLineAfter(analysis, replace.unit, assign, `${name}.add_param_group({"params": ${target}.parameters()})`)],
+    });
+  }
+  return fixes;
+}

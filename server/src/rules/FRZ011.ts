@@ -1,5 +1,9 @@
 import { describeRegion, isDefinitely, optimizerCovers, regionsOf, siteSpan, steps } from './timelineQueries';
-import type { Rule } from './types';
+import type { Fix, Rule } from './types';
+import type { Analysis } from '../analysis/analyze';
+import type { Site } from '../analysis/interp/state';
+import { enclosingStatement } from '../python/syntax';
+import { insertLineAfter, isSimpleModuleExpression, sourceOf } from './fixes';
 
 /**
  * FRZ011 eval-as-freeze
@@ -47,8 +51,24 @@ export const FRZ011: Rule = {
           data: { regions: describeRegion(tl, step.state, root, path), optimizer: `${step.opt.kind}(...)` },
           span: siteSpan(region.modeSite),
           related: [{ span: siteSpan(step.site), message: FRZ011.meta.messages.relatedStep }],
+          fixes: freezeFix(analysis, region.modeSite),
         });
       }
     }
   },
 };
+
+/** `X.requires_grad_(False)` after `X.eval()`: what the eval() was meant to do. */
+function freezeFix(analysis: Analysis, evalSite: Site): Fix[] {
+  const callee = evalSite.node.name === 'CallExpression' ? evalSite.node.firstChild : null;
+  if (callee?.name !== 'MemberExpression' || !callee.firstChild) return [];
+  const module = sourceOf(analysis, evalSite.unit, callee.firstChild);
+  if (!isSimpleModuleExpression(module)) return [];
+  return [
+    {
+      title: `Freeze \`${module}\` with requires_grad_(False)`,
+      preferred: true,
+      edits: [insertLineAfter(analysis, evalSite.unit, enclosingStatement(evalSite.node), `${module}.requires_grad_(False)`)],
+    },
+  ];
+}

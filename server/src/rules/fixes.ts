@@ -65,3 +65,75 @@ export function ensureTorchImport(analysis: Analysis): TextEdit | undefined {
   if (bound.some((b) => b.source.type === 'import' && b.source.qualified === 'torch')) return undefined;
   return insertTopLevel(analysis, 'import torch', /^import torch$/m);
 }
+
+/** The nearest enclosing node of one of `names`, or undefined. */
+function ancestor(node: SyntaxNode, ...names: string[]): SyntaxNode | undefined {
+  for (let n = node.parent; n; n = n.parent) if (names.includes(n.name)) return n;
+  return undefined;
+}
+
+/**
+ * The expression that names the optimizer built at `opt` from the code at
+ * `at`: `optimizer` when it is bound at module level or in the same function,
+ * `self.optimizer` from another method of the same class. Undefined when a
+ * fix could not name it reliably (a returned optimizer, another function's local).
+ */
+export function optimizerNameAt(analysis: Analysis, opt: Site, at: Site): string | undefined {
+  const stmt = enclosingStatement(opt.node);
+  if (stmt.name !== 'AssignStatement' || !stmt.firstChild) return undefined;
+  const target = stmt.firstChild;
+  const text = sourceOf(analysis, opt.unit, target);
+  const defFn = ancestor(stmt, 'FunctionDefinition');
+  const atFn = ancestor(at.node, 'FunctionDefinition');
+  if (target.name === 'VariableName') {
+    if (!defFn) return text;
+    return opt.unit === at.unit && atFn && atFn.from === defFn.from ? text : undefined;
+  }
+  if (target.name === 'MemberExpression' && /^self\.\w+$/.test(text)) {
+    const defCls = ancestor(stmt, 'ClassDefinition');
+    const atCls = ancestor(at.node, 'ClassDefinition');
+    return defCls && atCls && opt.unit === at.unit && defCls.from === atCls.from ? text : undefined;
+  }
+  return undefined;
+}
+
+/** A module expression simple enough to repeat in generated code: `model.layer4`, `self.backbone[0]`. */
+export function isSimpleModuleExpression(text: string): boolean {
+  return /^[A-Za-z_]\w*(\.\w+|\[\d+\])*$/.test(text);
+}
+
+/**
+ * What an unfreeze (or freeze) statement acts on, as code: `X` for
+ * `X.requires_grad_(...)`, or for a loop `for p in X.parameters(): ...` whose
+ * body sets the flag. `after` is the statement a follow-up line goes after
+ * (the call's statement, or the whole loop); `param` is the loop variable.
+ */
+export function flagTarget(analysis: Analysis, site: Site): { module: string; after: SyntaxNode; param?: string; stmt: SyntaxNode } | undefined {
+  const node = site.node;
+  const stmt = enclosingStatement(node);
+  const loop = ancestor(node, 'ForStatement');
+  const kids: SyntaxNode[] = [];
+  for (let k = loop?.firstChild; k; k = k.nextSibling) kids.push(k);
+  const inIdx = kids.findIndex((k) => k.name === 'in');
+  const iter = kids[inIdx + 1];
+  const targets = kids.slice(1, inIdx).filter((k) => k.name === 'VariableName');
+  const m = iter ? /^(.+)\.(named_)?parameters\(\)$/.exec(sourceOf(analysis, site.unit, iter)) : null;
+  const param = targets.length > 0 ? sourceOf(analysis, site.unit, targets[targets.length - 1]) : undefined;
+  const call = node.name === 'CallExpression' ? node : undefined;
+  if (call?.firstChild?.name === 'MemberExpression' && call.firstChild.lastChild && sourceOf(analysis, site.unit, call.firstChild.lastChild) === 'requires_grad_') {
+    const module = sourceOf(analysis, site.unit, call.firstChild.firstChild!);
+    // `p.requires_grad_(False)` on the variable of a loop over parameters acts on the loop's module.
+    if (!(m && module === param)) return isSimpleModuleExpression(module) ? { module, after: stmt, stmt } : undefined;
+  }
+  if (!loop || !m || !isSimpleModuleExpression(m[1]) || !param) return undefined;
+  return { module: m[1], after: loop, param, stmt };
+}
+
+/**
+ * `optimizer.add_param_group(...)` for the trainable parameters of `module`
+ * that the optimizer does not hold yet: adding a tensor twice raises, and a
+ * name filter may have unfrozen only part of the module.
+ */
+export function addParamGroupCode(optimizer: string, module: string): string {
+  return `${optimizer}.add_param_group({"params": [p for p in ${module}.parameters() if p.requires_grad and not any(p is q for g in ${optimizer}.param_groups for q in g["params"])]})`;
+}

@@ -1,3 +1,4 @@
+import type { EffectiveConfig } from '../config/config';
 import type { Analysis } from '../analysis/analyze';
 import type { Span } from '../analysis/facts';
 
@@ -48,6 +49,8 @@ export interface ReportDescriptor {
 
 export interface RuleContext {
   analysis: Analysis;
+  /** For the few options rules and fixes read (the backbone LR factor). */
+  config: EffectiveConfig;
   report(descriptor: ReportDescriptor): void;
 }
 
