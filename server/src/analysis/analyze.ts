@@ -4,6 +4,7 @@ import { AnalysisBudget, BudgetExceeded } from './budget';
 import { collectFacts, type FlagComparison, type GradFlagWrite } from './facts';
 import { ValueKinds } from './valueKind';
 import { Interpreter } from './interp/interpreter';
+import { loadImports } from './imports';
 import type { Timeline } from './interp/timeline';
 
 /**
@@ -11,7 +12,10 @@ import type { Timeline } from './interp/timeline';
  * they never walk the syntax tree themselves.
  */
 export interface Analysis {
+  /** The program, followed by the workspace modules it imports (units from `mainUnits` on). */
   program: Program;
+  /** How many leading units are the program itself; findings are reported for these only. */
+  mainUnits: number;
   binder: Binder;
   kinds: ValueKinds;
   gradFlagWrites: GradFlagWrite[];
@@ -32,15 +36,17 @@ const ASSUMED_TORCH = { major: 2, minor: 0, source: 'assumed (no torch version f
 
 export function analyze(program: Program, options: AnalyzeOptions = {}): Analysis {
   const budget = new AnalysisBudget(options.timeLimitMs);
-  const binder = bind(program, budget);
+  const imports = loadImports(program, budget);
+  const full: Program = imports.units.length > 0 ? { ...program, units: [...program.units, ...imports.units] } : program;
+  const binder = bind(full, budget, program.units.length);
   const kinds = new ValueKinds(binder);
   const { gradFlagWrites, flagComparisons } = collectFacts(program, kinds, budget);
   let timeline: Timeline | undefined;
   try {
-    timeline = new Interpreter(binder, kinds, budget, options.torchVersion ?? ASSUMED_TORCH).run();
+    timeline = new Interpreter(binder, kinds, budget, options.torchVersion ?? ASSUMED_TORCH, program.units.length, imports.modules).run();
   } catch (e) {
     if (!(e instanceof BudgetExceeded)) throw e;
     budget.exceeded(`freeze-state interpretation stopped: ${e.message}`);
   }
-  return { program, binder, kinds, gradFlagWrites, flagComparisons, timeline, notes: budget.notes };
+  return { program: full, mainUnits: program.units.length, binder, kinds, gradFlagWrites, flagComparisons, timeline, notes: budget.notes };
 }

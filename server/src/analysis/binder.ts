@@ -86,14 +86,23 @@ export interface Binder {
   callsByName: Map<string, { unit: number; call: SyntaxNode; scope: Scope }[]>;
   /** The innermost scope that contains each node, found by position. */
   scopeAt(unit: number, node: SyntaxNode): Scope;
+  /** The module scope of a unit: the program's own, or an imported module's. */
+  moduleScopeOf(unit: number): Scope;
 }
 
 const MAX_NESTING = 200;
 /** Where a `return` of the enclosing function can hide; expressions and nested defs cannot hold one. */
 const COMPOUND_STATEMENTS = new Set(['Body', 'IfStatement', 'ForStatement', 'WhileStatement', 'WithStatement', 'TryStatement', 'StatementGroup', 'MatchStatement', 'MatchBody', 'MatchClause']);
 
-export function bind(program: Program, budget: AnalysisBudget): Binder {
+/**
+ * `mainUnits`: how many leading units are the program itself (they share one
+ * module scope); each unit after them is an imported workspace module with a
+ * module scope of its own.
+ */
+export function bind(program: Program, budget: AnalysisBudget, mainUnits = program.units.length): Binder {
   const moduleScope: Scope = { kind: 'module', unit: 0, node: undefined, bindings: new Map() };
+  const moduleScopes = program.units.map((_, i): Scope => (i < mainUnits ? moduleScope : { kind: 'module', unit: i, node: undefined, bindings: new Map() }));
+  const moduleScopeOf = (unit: number) => moduleScopes[unit] ?? moduleScope;
   const classes = new Map<string, ClassInfo[]>();
   const functions = new Map<string, FunctionInfo[]>();
   const callsByName = new Map<string, { unit: number; call: SyntaxNode; scope: Scope }[]>();
@@ -395,7 +404,7 @@ export function bind(program: Program, budget: AnalysisBudget): Binder {
       flush();
     };
 
-    visitBody(moduleScope, unit.tree.topNode, 0);
+    visitBody(moduleScopes[unitIndex], unit.tree.topNode, 0);
   });
 
   const scopeAt = (unit: number, node: SyntaxNode): Scope => {
@@ -407,10 +416,10 @@ export function bind(program: Program, budget: AnalysisBudget): Binder {
         if (scope) return scope;
       }
     }
-    return moduleScope;
+    return moduleScopeOf(unit);
   };
 
-  return { program, moduleScope, classes, functions, attributeAssignments, callsByName, scopeAt };
+  return { program, moduleScope, classes, functions, attributeAssignments, callsByName, scopeAt, moduleScopeOf };
 }
 
 /** Qualified import name for a dotted expression's head, e.g. `nn.Linear` -> `torch.nn.Linear`. */

@@ -401,7 +401,7 @@ export class ValueKinds {
     if (!all) return undefined;
     const useScope = this.binder.scopeAt(unit, node);
     const before = all.filter(
-      (a) => (a.unit < unit || (a.unit === unit && a.statement.to <= node.from)) && (a.scope === useScope || a.scope === this.binder.moduleScope),
+      (a) => (a.unit < unit || (a.unit === unit && a.statement.to <= node.from)) && (a.scope === useScope || a.scope === this.binder.moduleScopeOf(unit)),
     );
     if (before.length === 0) return undefined;
     const latest = before[before.length - 1];

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { checkProgram } from '../engine/check';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject } from '../config/load';
+import { createImportResolver } from '../engine/workspaceImports';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
 import { findPackageRoot } from '../packageRoot';
 import { ruleDocPath } from '../rules';
@@ -127,6 +128,8 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
     return torchVersions.get(dir);
   };
 
+  // One resolver for the run: a module imported by many files is parsed once.
+  const resolveImport = createImportResolver();
   const results: FileFindings[] = [];
   for (const item of discover(paths.map((p) => path.resolve(io.cwd, p)), reportError)) {
     const config = configForDir(path.dirname(item.path));
@@ -140,7 +143,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
       continue;
     }
     try {
-      const result = checkProgram(file.program, config, { torchVersion: torchFor(path.dirname(item.path)) });
+      const result = checkProgram({ ...file.program, resolveImport }, config, { torchVersion: torchFor(path.dirname(item.path)) });
       if (values.verbose) for (const note of result.notes) io.stderr(`note: ${note}\n`);
       results.push({ file, findings: result.findings });
     } catch (e) {

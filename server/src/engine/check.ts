@@ -42,7 +42,14 @@ export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT
       notes.push(`${program.id}: rule ${rule.meta.id} failed: ${(e as Error).stack ?? e}`);
       continue;
     }
-    for (const d of reports) {
+    const moved = new Set<string>();
+    for (const raw of reports) {
+      const d = withinProgram(raw, analysis);
+      if (!d) continue;
+      // Several sites inside one helper call land on the same call: report it once.
+      const key = `${d.span.unit}:${d.span.from}:${d.span.to}`;
+      if (d.via && moved.has(key)) continue;
+      if (d.via) moved.add(key);
       if (isSuppressed(program, d.span, rule.meta.id)) continue;
       findings.push(toFinding(rule, d, config));
     }
@@ -52,6 +59,30 @@ export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT
   return { findings, notes, analysis };
 }
 
+/**
+ * Keeps a report inside the checked program. One about code in an imported
+ * module moves to the program's call that ran that code (`freeze(model)`),
+ * naming the module, without fixes: they would edit the other file. Related
+ * sites and fixes in imported modules are dropped. Undefined: nothing in the
+ * program to point at (that file reports it when it is checked itself).
+ */
+function withinProgram(d: ReportDescriptor, analysis: Analysis): ReportDescriptor | undefined {
+  const main = analysis.mainUnits;
+  const related = d.related?.filter((r) => r.span.unit < main);
+  if (d.span.unit < main) return { ...d, related, fixes: d.fixes?.filter((f) => f.edits.every((e) => e.span.unit < main)) };
+  const caller = analysis.timeline?.callers.get(`${d.span.unit}:${d.span.from}:${d.span.to}`);
+  if (!caller) return undefined;
+  const module = analysis.program.units[d.span.unit];
+  const line = module.lines.positionAt(d.span.from).line + 1;
+  return {
+    ...d,
+    span: { unit: caller.unit, from: caller.node.from, to: caller.node.to },
+    related,
+    fixes: [],
+    via: `${module.id.replace(/^.*[\\/]/, '')}:${line}`,
+  };
+}
+
 function toFinding(rule: Rule, d: ReportDescriptor, config: EffectiveConfig): Finding {
   const template = rule.meta.messages[d.messageId];
   if (template === undefined) throw new Error(`${rule.meta.id} reported unknown messageId ${d.messageId}`);
@@ -59,7 +90,7 @@ function toFinding(rule: Rule, d: ReportDescriptor, config: EffectiveConfig): Fi
     ruleId: rule.meta.id,
     ruleName: rule.meta.name,
     severity: severityFor(config, rule.meta.id, d.severity ?? rule.meta.defaultSeverity),
-    message: formatMessage(template, d.data),
+    message: formatMessage(template, d.data) + (d.via ? ` (in code this call runs, at ${d.via})` : ''),
     span: d.span,
     related: d.related ?? [],
     fixes: d.fixes ?? [],

@@ -15,6 +15,7 @@ import {
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { checkProgram } from '../engine/check';
+import { createImportResolver } from '../engine/workspaceImports';
 import { hoverAt, optimizerLenses } from '../engine/inspect';
 import type { Analysis } from '../analysis/analyze';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
@@ -142,6 +143,9 @@ export function startServer(connection: Connection): void {
 
   // ---- analysis -------------------------------------------------------
 
+  // Workspace modules the scripts import; an open editor's text wins over the file on disk.
+  const resolveImport = createImportResolver({ uris: true, openText: (file) => documents.get(pathToFileURL(file).href)?.unit.text });
+
   /** Analyses a program and publishes diagnostics for each of its units (one, or one per cell). */
   const analyseAndPublish = async (configUri: string, program: Program) => {
     // Reading settings awaits the client; a newer edit may start its own run
@@ -165,7 +169,7 @@ export function startServer(connection: Connection): void {
     } else {
       const started = performance.now();
       try {
-        const result = checkProgram(program, config, { torchVersion });
+        const result = checkProgram({ ...program, resolveImport }, config, { torchVersion });
         findings = result.findings;
         analysis = result.analysis;
         for (const note of result.notes) log(note);

@@ -9,4 +9,17 @@ export interface Program {
   /** Identifies the document (URI or path); used in logs. */
   id: string;
   units: SourceUnit[];
+  /**
+   * Finds the source of a workspace module the program imports, so helpers
+   * defined there (`from utils import freeze_backbone`) are followed. Absent:
+   * imports stay unknown calls.
+   */
+  resolveImport?: ImportResolver;
 }
+
+/**
+ * `module` is the dotted name as written (`utils`, `models.heads`), `level`
+ * the number of leading dots of a relative import, `from` the id of the
+ * importing unit. Undefined when it is not a workspace file (torch, numpy).
+ */
+export type ImportResolver = (module: string, level: number, from: string) => SourceUnit | undefined;

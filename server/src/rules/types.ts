@@ -43,6 +43,8 @@ export interface ReportDescriptor {
   span: Span;
   related?: Related[];
   fixes?: Fix[];
+  /** Set by the engine when the site was in an imported module: `helpers.py:12`. */
+  via?: string;
   /** Overrides the rule's default severity when harm depends on context. */
   severity?: Severity;
 }

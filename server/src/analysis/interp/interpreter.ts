@@ -5,6 +5,7 @@ import type { ValueKinds } from '../valueKind';
 import { callArgs, children, namedChildren, nodeText, unparen } from '../../python/syntax';
 import type { NamePredicate, ParamSet, Tri } from './paramSet';
 import { MachineState, freshGen, snapshotCoverage, triOf, type ModelInfo, type OptimizerInfo, type Region, type Site } from './state';
+import { parseImport } from '../imports';
 import type { Timeline, TimelineEvent } from './timeline';
 import { UNKNOWN, type Value } from './values';
 
@@ -104,6 +105,10 @@ export class Interpreter {
   private readonly loops: { continues: MachineState[]; breaks: MachineState[] }[] = [];
   private incomplete = false;
   private readonly moduleEnv: Env = { vars: new Map() };
+  /** Globals of each imported module, created when first imported (a cycle sees a partial module, as in Python). */
+  private readonly importedEnvs = new Map<number, Env>();
+  private readonly programCalls: Site[] = [];
+  private readonly callers = new Map<string, Site>();
   /** Models on which a forward ran outside no_grad: where a backward of unknown origin flows. */
   private readonly trained = new Set<number>();
   private readonly explicitHookCalls: boolean;
@@ -113,6 +118,10 @@ export class Interpreter {
     private readonly kinds: ValueKinds,
     private readonly budget: AnalysisBudget,
     private readonly torchVersion: { major: number; minor: number; source: string },
+    /** Units from this index on are imported workspace modules: run when imported, not on their own. */
+    private readonly mainUnits = binder.program.units.length,
+    /** Where each import statement's module went (see imports.ts). */
+    private readonly importTable: ReadonlyMap<string, number> = new Map(),
   ) {
     this.explicitHookCalls = binder.callsByName.size >= 0 && this.programText().includes('.configure_optimizers(');
   }
@@ -124,6 +133,7 @@ export class Interpreter {
   run(): Timeline {
     let st: MachineState | null = new MachineState();
     this.binder.program.units.forEach((unit, index) => {
+      if (index >= this.mainUnits) return;
       if (!st) st = new MachineState();
       st = this.execBlock(index, unit.tree.topNode, this.moduleEnv, st, { returns: [], exits: [] });
     });
@@ -137,6 +147,7 @@ export class Interpreter {
       unknowns: this.unknowns,
       observations: this.observations,
       torchVersion: this.torchVersion,
+      callers: this.callers,
     };
   }
 
@@ -229,12 +240,60 @@ export class Interpreter {
         // This path ends here; an enclosing `try` runs its handlers from the state before the try.
         return null;
       case 'ImportStatement':
+        return this.execImport(unit, stmt, env, st);
       case 'PassStatement':
       case 'Comment':
         return st;
       default:
         return st;
     }
+  }
+
+  /** The globals a function defined in `unit` sees. */
+  private envOfUnit(unit: number): Env {
+    return unit < this.mainUnits ? this.moduleEnv : (this.importedEnvs.get(unit) ?? this.moduleEnv);
+  }
+
+  /**
+   * `from utils import freeze_backbone`, `import helpers as h`: a workspace
+   * module runs once, at its first import, and the names it defines become
+   * values here. Anything else imported stays unknown.
+   */
+  private execImport(unit: number, stmt: SyntaxNode, env: Env, st: MachineState): MachineState | null {
+    const parsed = parseImport(this.binder.program.units[unit].text, stmt);
+    const moduleAt = (module: string) => this.importTable.get(`${unit}:${stmt.from}:${module}`);
+    let cur: MachineState | null = st;
+    const load = (target: number | undefined): Env | undefined => {
+      if (target === undefined || target < 0 || !cur) return undefined;
+      const known = this.importedEnvs.get(target);
+      if (known) return known;
+      const modEnv: Env = { vars: new Map() };
+      this.importedEnvs.set(target, modEnv);
+      cur = this.execBlock(target, this.binder.program.units[target].tree.topNode, modEnv, cur, { returns: [], exits: [] });
+      return modEnv;
+    };
+    if (!parsed.from) {
+      parsed.modules.forEach((m, i) => {
+        const name = parsed.names[i];
+        // `import a.b` binds `a`, the package; only a plain or aliased import names the module itself.
+        if (m.module.includes('.') && name.alias === m.module.split('.')[0]) return;
+        const modEnv = load(moduleAt(m.module));
+        if (modEnv) this.setVar(env, name.alias, { t: 'namespace', vars: modEnv.vars });
+      });
+      return cur;
+    }
+    const base = parsed.modules[0].module;
+    const modEnv = load(moduleAt(base));
+    for (const { name, alias } of parsed.names) {
+      const defined = modEnv?.vars.get(name);
+      if (defined) {
+        this.setVar(env, alias, defined);
+        continue;
+      }
+      const sub = load(moduleAt(base ? `${base}.${name}` : name));
+      if (sub) this.setVar(env, alias, { t: 'namespace', vars: sub.vars });
+    }
+    return cur;
   }
 
   /** A call in the statement certainly raised (an optimizer over an empty list): this path ends. */
@@ -278,7 +337,7 @@ export class Interpreter {
     if (t.name !== 'MemberExpression') return;
     const obj = t.firstChild!;
     const prop = t.lastChild!;
-    const site = { unit, node: stmt };
+    const site = this.siteAt(unit, stmt);
     if (prop.name !== 'PropertyName') {
       // module[i] = new_module (replacing a layer inside a Sequential)
       const container = this.eval(unit, obj, env, st);
@@ -993,6 +1052,8 @@ export class Interpreter {
       }
       case 'instance':
         return obj.fields.get(attr) ?? this.methodOf(obj.cls, attr, obj) ?? UNKNOWN;
+      case 'namespace':
+        return obj.vars.get(attr) ?? UNKNOWN;
       case 'class':
         return UNKNOWN;
       case 'paramEach':
@@ -1028,11 +1089,30 @@ export class Interpreter {
   // ---- calls -----------------------------------------------------------
 
   private evalCall(unit: number, call: SyntaxNode, env: Env, st: MachineState): Value {
+    // Calls in the program itself, innermost last: what leads into an imported module's code.
+    const own = unit < this.mainUnits;
+    if (own) this.programCalls.push({ unit, node: call });
+    try {
+      return this.evalCallHere(unit, call, env, st);
+    } finally {
+      if (own) this.programCalls.pop();
+    }
+  }
+
+  /** A site in an imported module is reported at the program's call that led there. */
+  private siteAt(unit: number, node: SyntaxNode): Site {
+    const site = { unit, node };
+    const caller = this.programCalls[this.programCalls.length - 1];
+    if (unit >= this.mainUnits && caller) this.callers.set(`${unit}:${node.from}:${node.to}`, caller);
+    return site;
+  }
+
+  private evalCallHere(unit: number, call: SyntaxNode, env: Env, st: MachineState): Value {
     const callee = call.firstChild!;
     const argList = call.lastChild?.name === 'ArgList' ? call.lastChild : null;
     const text = this.binder.program.units[unit].text;
     const raw = callArgs(text, argList);
-    const site: Site = { unit, node: call };
+    const site: Site = this.siteAt(unit, call);
     const evalArgs = () => ({
       positional: raw.positional.map((a) => this.eval(unit, a, env, st)),
       keyword: new Map([...raw.keyword].map(([k, v]) => [k, this.eval(unit, v, env, st)])),
@@ -1720,7 +1800,7 @@ export class Interpreter {
       for (const v of [...args.positional, ...args.keyword.values(), ...(self ? [self] : [])]) this.havocValue(v, st, why);
       return UNKNOWN;
     }
-    const env: Env = { vars: new Map(), parent: this.moduleEnv };
+    const env: Env = { vars: new Map(), parent: this.envOfUnit(fn.unit) };
     const params = fn.params;
     let pi = 0;
     if (self && params[0]) {
@@ -1734,7 +1814,7 @@ export class Interpreter {
         env.vars.set(p.name, UNKNOWN);
         continue;
       }
-      const v = args.positional[ai++] ?? args.keyword.get(p.name) ?? (p.default ? this.eval(fn.unit, p.default, this.moduleEnv, st) : UNKNOWN);
+      const v = args.positional[ai++] ?? args.keyword.get(p.name) ?? (p.default ? this.eval(fn.unit, p.default, this.envOfUnit(fn.unit), st) : UNKNOWN);
       env.vars.set(p.name, v);
     }
     const body = children(fn.node).find((k) => k.name === 'Body');

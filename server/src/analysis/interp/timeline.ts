@@ -38,4 +38,6 @@ export interface Timeline {
   incomplete: boolean;
   /** torch major.minor that decides zero_grad's default, and where it was read from. */
   torchVersion: { major: number; minor: number; source: string };
+  /** For a site in an imported module (`unit:from:to`), the program's call that led there. */
+  callers: Map<string, Site>;
 }

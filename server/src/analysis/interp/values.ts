@@ -36,6 +36,8 @@ export type Value =
   | { t: 'instance'; cls: ClassInfo; fields: Map<string, Value> }
   /** A tensor computed from modules; `sources` are the modules gradients would flow back into. */
   | { t: 'tensor'; sources: { root: number; path: string; site: SyntaxNode }[] }
+  /** An imported workspace module: its globals, filled as it runs. */
+  | { t: 'namespace'; vars: Map<string, Value> }
   /** A context manager that disables gradients: torch.no_grad(), torch.inference_mode(). */
   | { t: 'noGrad' }
   | { t: 'unknown' };
