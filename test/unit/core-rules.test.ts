@@ -437,3 +437,62 @@ test('FRZ006 with torch 1.13 pinned: zero_grad() keeps zeroed gradients, and the
   assert.ok(f, 'FRZ006 fires under torch 1.13');
   assert.match(f.message, /defaults to set_to_none=False in torch 1\.13, requirements\.txt: torch==1\.13\.1/);
 });
+
+// Whether a step moves a parameter whose grad is a zero tensor, per optimizer, measured with
+// torch 1.13: `fresh` without earlier state, `state` after steps with real gradients.
+const ZERO_GRAD_MOTION: [string, boolean, boolean][] = [
+  ['SGD(ps, lr=0.1)', false, false],
+  ['SGD(ps, lr=0.1, momentum=0.9)', false, true],
+  ['SGD(ps, lr=0.1, weight_decay=0.1)', true, true],
+  ['Adam(ps, lr=0.1)', false, true],
+  ['Adam(ps, lr=0.1, weight_decay=0.1)', true, true],
+  ['AdamW(ps, lr=0.1)', true, true],
+  ['RMSprop(ps, lr=0.1)', false, false],
+  ['RMSprop(ps, lr=0.1, momentum=0.9)', false, true],
+  ['Adagrad(ps, lr=0.1)', false, false],
+  ['Adadelta(ps, lr=0.1)', false, false],
+  ['Rprop(ps, lr=0.1)', false, false],
+  ['ASGD(ps, lr=0.1)', true, true],
+  ['Adamax(ps, lr=0.1)', false, true],
+  ['NAdam(ps, lr=0.1)', false, true],
+  ['RAdam(ps, lr=0.1)', false, true],
+];
+
+test('FRZ006 fires exactly for optimizers whose state moves zero-grad params; FRZ001 warns exactly where decay moves them', () => {
+  for (const [ctor, fresh, withState] of ZERO_GRAD_MOTION) {
+    const midTraining = HEAD + py`
+      model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+      ps = model.parameters()
+      optimizer = torch.optim.${ctor}
+      for epoch in range(3):
+          if epoch == 1:
+              model[0].requires_grad_(False)
+          for x, y in loader:
+              optimizer.zero_grad(set_to_none=False)
+              F.cross_entropy(model(x), y).backward()
+              optimizer.step()
+    `;
+    assert.equal(findings(midTraining).includes('FRZ006@10'), withState, `FRZ006 for ${ctor}: ${findings(midTraining)}`);
+
+    // Phase 1 trains everything and leaves gradients; phase 2 freezes and builds a new optimizer over all.
+    const frozenAtBuild = HEAD + py`
+      model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+      warmup = torch.optim.SGD(model.parameters(), lr=0.1)
+      for x, y in loader:
+          warmup.zero_grad()
+          F.cross_entropy(model(x), y).backward()
+          warmup.step()
+      model[0].requires_grad_(False)
+      ps = model.parameters()
+      optimizer = torch.optim.${ctor}
+      for x, y in loader:
+          optimizer.zero_grad(set_to_none=False)
+          F.cross_entropy(model(x), y).backward()
+          optimizer.step()
+    `;
+    const frz001 = check(frozenAtBuild).findings.find((f) => f.ruleId === 'FRZ001');
+    assert.ok(frz001, `FRZ001 for ${ctor}`);
+    assert.equal(frz001.severity, fresh ? 'warning' : 'information', `FRZ001 severity for ${ctor}`);
+    assert.deepEqual(findings(frozenAtBuild).filter((f) => f.startsWith('FRZ006')), [], 'no FRZ006 for an optimizer built after the freeze');
+  }
+});

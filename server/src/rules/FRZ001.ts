@@ -25,7 +25,7 @@ export const FRZ001: Rule = {
       harmless:
         '{{optimizer}} is built over frozen parameters of {{regions}}. They have no gradients, so the optimizer skips them (weight decay included) and this is harmless as written; filter to trainable parameters so a later change cannot silently train them.',
       harmful:
-        '{{optimizer}} is built over frozen parameters of {{regions}}, and at the step on line {{stepLine}} they still hold gradients (zeroed, not None), so {{kind}} keeps updating them.',
+        '{{optimizer}} is built over frozen parameters of {{regions}}, and at the step on line {{stepLine}} they still hold gradients (zeroed, not None), so {{kind}} updates them: {{how}}.',
       relatedFreeze: 'frozen here',
       relatedStep: 'the optimizer steps here while the frozen parameters hold gradients',
     },
@@ -54,7 +54,8 @@ export const FRZ001: Rule = {
       }
       const harmfulStep = later.find(
         (s) =>
-          opt.movesZeroGrad === 'yes' &&
+          // Frozen since the build, so the optimizer has no momentum or moments for them: only decay moves them.
+          opt.decaysZeroGrad === 'yes' &&
           frozen.some(({ root, path }) => {
             const r = s.state.region(root, path);
             return isDefinitely(r.rg, false) && isDefinitely(r.grad, 'held') && optimizerCovers(opt, root, path, r) === 'yes';
@@ -69,7 +70,13 @@ export const FRZ001: Rule = {
         report({
           messageId: 'harmful',
           severity: 'warning',
-          data: { optimizer: optimizerLabel(opt), regions, kind: opt.kind, stepLine: unit.lines.positionAt(harmfulStep.site.node.from).line + 1 },
+          data: {
+            optimizer: optimizerLabel(opt),
+            regions,
+            kind: opt.kind,
+            stepLine: unit.lines.positionAt(harmfulStep.site.node.from).line + 1,
+            how: opt.kind === 'ASGD' ? "ASGD's decay term shrinks every weight it holds" : 'its weight decay shrinks the frozen weights at every step',
+          },
           span: siteSpan(ev.site),
           related: [...related, { span: siteSpan(harmfulStep.site), message: FRZ001.meta.messages.relatedStep }],
           fixes,

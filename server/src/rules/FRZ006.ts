@@ -41,6 +41,9 @@ export const FRZ006: Rule = {
         // Frozen after gradients existed: the freeze came after some backward.
         const freezeAt = tl.events.findIndex((e) => e.kind === 'setFlag' && e.site === region.rgSite);
         if (!tl.events.slice(0, freezeAt).some((e) => e.kind === 'backward')) continue;
+        // An optimizer built after the freeze has no momentum for these params; its weight decay alone is FRZ001's case.
+        const builtAt = tl.events.findIndex((e) => e.kind === 'optimizer' && e.opt === opt);
+        if (builtAt > freezeAt) continue;
         const key = `${region.rgSite.unit}:${region.rgSite.node.from}`;
         if (seen.has(key)) continue;
         seen.add(key);

@@ -83,7 +83,56 @@ const SAFE_MODULE_METHODS = new Set([
 /** Library methods on models that replace or (un)freeze parts of them. */
 const MUTATING_LIBRARY_METHODS = /^(reset_classifier|reset_head|set_grad_checkpointing|freeze|unfreeze|freeze_|unfreeze_|resize_token_embeddings|tie_weights|init_weights|post_init|prepare_|enable_input_require_grads|gradient_checkpointing_enable|add_adapter|merge_and_unload|convert_|replace_|load_adapter|set_adapter|train_adapter|requires_grad)/;
 const MODULE_CHAINING = new Set(['to', 'cuda', 'cpu', 'float', 'half', 'double', 'bfloat16', 'type', 'xpu', 'mps', 'to_empty']);
-const OPTIMIZERS_MOVING_ZERO_GRADS = new Set(['Adam', 'AdamW', 'Adamax', 'NAdam', 'RAdam', 'RMSprop', 'Adagrad', 'Adadelta', 'SparseAdam', 'LBFGS', 'Rprop', 'ASGD']);
+/**
+ * Whether a step moves a parameter whose gradient is a zero tensor (not
+ * None), as torch.optim implements each optimizer:
+ * - `decaysZeroGrad`: even with fresh state. Weight decay (L2 added to the
+ *   gradient, or AdamW's decoupled decay) and ASGD's `lambd` shrink the
+ *   weight whatever the gradient.
+ * - `movesZeroGrad`: once the optimizer has state for the parameter from
+ *   earlier steps. A momentum buffer or Adam's first moment keeps pushing.
+ *   RMSprop/Adagrad/Adadelta divide the gradient by running averages, so a
+ *   zero gradient moves nothing without momentum or decay; Rprop steps by the
+ *   gradient's sign (0), and LBFGS stops at a zero gradient.
+ * `num(name, index)` reads a keyword or positional argument; NaN when not a literal.
+ */
+function zeroGradMotion(kind: string, num: (name: string, index: number) => number | undefined): { movesZeroGrad: Tri; decaysZeroGrad: Tri } {
+  const tri = (x: number | undefined, absent: boolean): Tri => (x === undefined ? (absent ? 'yes' : 'no') : Number.isNaN(x) ? 'maybe' : x > 0 ? 'yes' : 'no');
+  const or = (a: Tri, b: Tri): Tri => (a === 'yes' || b === 'yes' ? 'yes' : a === 'maybe' || b === 'maybe' ? 'maybe' : 'no');
+  switch (kind) {
+    case 'SGD': {
+      const decay = tri(num('weight_decay', 4), false);
+      return { decaysZeroGrad: decay, movesZeroGrad: or(decay, tri(num('momentum', 2), false)) };
+    }
+    case 'Adam':
+    case 'Adamax':
+    case 'NAdam':
+    case 'RAdam':
+      return { decaysZeroGrad: tri(num('weight_decay', 4), false), movesZeroGrad: 'yes' };
+    case 'AdamW':
+      return { decaysZeroGrad: tri(num('weight_decay', 4), true), movesZeroGrad: 'yes' };
+    case 'RMSprop': {
+      const decay = tri(num('weight_decay', 4), false);
+      return { decaysZeroGrad: decay, movesZeroGrad: or(decay, tri(num('momentum', 5), false)) };
+    }
+    case 'Adagrad': {
+      const decay = tri(num('weight_decay', 3), false);
+      return { decaysZeroGrad: decay, movesZeroGrad: decay };
+    }
+    case 'Adadelta': {
+      const decay = tri(num('weight_decay', 4), false);
+      return { decaysZeroGrad: decay, movesZeroGrad: decay };
+    }
+    case 'ASGD':
+      return { decaysZeroGrad: 'yes', movesZeroGrad: 'yes' };
+    case 'Rprop':
+    case 'LBFGS':
+    case 'SparseAdam':
+      return { decaysZeroGrad: 'no', movesZeroGrad: 'no' };
+    default:
+      return { decaysZeroGrad: 'maybe', movesZeroGrad: 'maybe' };
+  }
+}
 
 export class Interpreter {
   readonly events: TimelineEvent[] = [];
@@ -1173,7 +1222,7 @@ export class Interpreter {
     if (v.t === 'module') st.havoc(this.canonical(v.root, v.path).root);
     else if (v.t === 'params') for (const s of v.sets) st.update(s, (r) => ((r.havoc = true), (r.rg = new Set([true, false]))));
     else if (v.t === 'list') for (const i of v.items) this.havocValue(i, st);
-    else if (v.t === 'optimizer') v.opt.movesZeroGrad = 'maybe';
+    else if (v.t === 'optimizer') v.opt.movesZeroGrad = v.opt.decaysZeroGrad = 'maybe';
   }
 
   private libraryCall(
@@ -1700,18 +1749,17 @@ export class Interpreter {
       return v?.t === 'num' ? v.v : v ? NaN : undefined;
     };
     const lr = num('lr', 1);
-    const momentum = num('momentum', 2) ?? 0;
-    const wd = num('weight_decay', 4) ?? (kind === 'AdamW' ? 0.01 : 0);
-    const movesZeroGrad: Tri = OPTIMIZERS_MOVING_ZERO_GRADS.has(kind)
-      ? 'yes'
-      : kind === 'SGD'
-        ? Number.isNaN(momentum) || Number.isNaN(wd)
-          ? 'maybe'
-          : momentum > 0 || wd > 0
-            ? 'yes'
-            : 'no'
-        : 'maybe';
-    const opt: OptimizerInfo = { id: this.nextOptimizer++, kind, site, groups: [], movesZeroGrad, lr: lr !== undefined && !Number.isNaN(lr) ? lr : undefined, filtered: false };
+    const { movesZeroGrad, decaysZeroGrad } = zeroGradMotion(kind, num);
+    const opt: OptimizerInfo = {
+      id: this.nextOptimizer++,
+      kind,
+      site,
+      groups: [],
+      movesZeroGrad,
+      decaysZeroGrad,
+      lr: lr !== undefined && !Number.isNaN(lr) ? lr : undefined,
+      filtered: false,
+    };
     const paramsValue = paramsNode ? this.eval(unit, paramsNode, env, st) : UNKNOWN;
     const groups = this.groupsOf(paramsValue, opt.lr, site, st);
     if (groups) opt.groups = groups;

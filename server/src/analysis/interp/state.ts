@@ -60,6 +60,8 @@ export interface OptimizerInfo {
   groups: OptimizerGroup[];
   /** Whether stepping moves params whose grad is a zero tensor (momentum, weight decay, Adam state). */
   movesZeroGrad: Tri;
+  /** Whether stepping moves such params even without earlier state: weight decay, ASGD. */
+  decaysZeroGrad: Tri;
   lr?: number;
   filtered: boolean;
 }
