@@ -496,3 +496,125 @@ test('FRZ006 fires exactly for optimizers whose state moves zero-grad params; FR
     assert.deepEqual(findings(frozenAtBuild).filter((f) => f.startsWith('FRZ006')), [], 'no FRZ006 for an optimizer built after the freeze');
   }
 });
+
+test('precision: DataParallel, no-op flag writes and find_unused_parameters=True freezes are not FRZ017', () => {
+  const loop = py`
+    for epoch in range(3):
+        if epoch == 1:
+            CHANGE
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+  `;
+  const make = (wrap: string, change: string) =>
+    HEAD + py`
+      from torch.nn.parallel import DistributedDataParallel as DDP
+      model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+      model = ${wrap}
+      optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    ` + loop.replace('CHANGE', change);
+  assert.deepEqual(findings(make('nn.DataParallel(model)', 'model.module[0].requires_grad_(False)')), []);
+  assert.deepEqual(findings(make('DDP(model)', 'model.module[0].requires_grad_(True)')), [], 'already trainable: nothing changes');
+  assert.deepEqual(findings(make('DDP(model, find_unused_parameters=True)', 'model.module[0].requires_grad_(False)')), []);
+  assert.deepEqual(findings(make('DDP(model)', 'model.module[0].requires_grad_(False)')), ['FRZ017@11']);
+});
+
+test('precision: a parameterless head (nn.Identity) is no new head for FRZ003, and replacing it after the optimizer is no FRZ009', () => {
+  const src = HEAD + py`
+    model = models.resnet18(weights="DEFAULT")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    model.fc = nn.Identity()
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+  `;
+  assert.deepEqual(findings(src), []);
+});
+
+test('FRZ008 stays silent when the part is frozen again before training starts', () => {
+  const src = HEAD + py`
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model[0].requires_grad_(False)
+    model[0].requires_grad_(True)
+    model[0].requires_grad_(False)
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+  `;
+  assert.deepEqual(findings(src).filter((f) => f.startsWith('FRZ008')), []);
+  assert.deepEqual(findings(src.replace(/\n[^\n]*requires_grad_\(False\)\nfor/, '\nfor')).filter((f) => f.startsWith('FRZ008')), ['FRZ008@8']);
+});
+
+test('FRZ010 for param-group dicts says the groups are empty (PyTorch accepts them), and analysis goes on', () => {
+  const src = HEAD + py`
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    model.requires_grad_(False)
+    optimizer = torch.optim.SGD([{"params": [p for p in model.parameters() if p.requires_grad]}], lr=0.1)
+  `;
+  const [f] = check(src).findings;
+  assert.equal(f.ruleId, 'FRZ010');
+  assert.match(f.message, /accepts empty groups without an error/);
+  const plain = check(src.replace('[{"params": [p for p in model.parameters() if p.requires_grad]}]', '[p for p in model.parameters() if p.requires_grad]')).findings;
+  assert.match(plain[0].message, /raises "optimizer got an empty parameter list"/);
+});
+
+test('FRZ002 gives way to FRZ012 when track_running_stats was switched off', () => {
+  const src = HEAD + py`
+    model = models.resnet18(weights="DEFAULT")
+    model.requires_grad_(False)
+    model.fc = nn.Linear(512, 3)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.track_running_stats = False
+    optimizer = torch.optim.SGD(model.fc.parameters(), lr=0.01)
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+  `;
+  assert.deepEqual(findings(src), ['FRZ012@10']);
+});
+
+test('FRZ001 warns when a frozen part in the head\'s param group is unfrozen later; its own group keeps it silent', () => {
+  const body = py`
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    model[0].requires_grad_(False)
+    OPTIMIZER
+    for epoch in range(4):
+        if epoch == 2:
+            model[0].requires_grad_(True)
+        for x, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+  `;
+  const shared = check(HEAD + body.replace('OPTIMIZER', 'optimizer = torch.optim.SGD(model.parameters(), lr=0.1)')).findings;
+  assert.deepEqual(shared.map((f) => `${f.ruleId}@${f.line}:${f.severity}`), ['FRZ001@7:warning']);
+  assert.match(shared[0].message, /when `model\.0` is unfrozen on line 10 it trains at that group's learning rate \(lr=0\.1\)/);
+  const own = body.replace(
+    'OPTIMIZER',
+    'optimizer = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.01}, {"params": model[2].parameters()}], lr=0.1)',
+  );
+  assert.deepEqual(findings(HEAD + own), []);
+});
+
+test('FRZ014 for an encoder whose output is detached straight away', () => {
+  const src = HEAD + py`
+    encoder = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 8))
+    classifier = nn.Linear(8, 3)
+    optimizer = torch.optim.Adam(list(encoder.parameters()) + list(classifier.parameters()), lr=1e-3)
+    for x, y in loader:
+        z = encoder(x).detach()
+        loss = F.cross_entropy(classifier(z), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+  `;
+  assert.deepEqual(findings(src), ['FRZ014@9']);
+  assert.deepEqual(findings(src.replace('encoder(x).detach()', 'encoder(x)')), []);
+});

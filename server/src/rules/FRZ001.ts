@@ -1,4 +1,5 @@
-import { isDefinitely, describeRegion, optimizerCovers, optimizerEvents, regionsOf, siteSpan, stepsOf, optimizerLabel } from './timelineQueries';
+import { coveringGroups, isDefinitely, describeRegion, optimizerCovers, optimizerEvents, regionsOf, siteSpan, stepsOf, optimizerLabel } from './timelineQueries';
+import { isUnder } from '../analysis/interp/paramSet';
 import { paramsArgument, sourceOf, spanOf } from './fixes';
 import type { Fix, Rule } from './types';
 
@@ -26,6 +27,9 @@ export const FRZ001: Rule = {
         '{{optimizer}} is built over frozen parameters of {{regions}}. They have no gradients, so the optimizer skips them (weight decay included) and this is harmless as written; filter to trainable parameters so a later change cannot silently train them.',
       harmful:
         '{{optimizer}} is built over frozen parameters of {{regions}}, and at the step on line {{stepLine}} they still hold gradients (zeroed, not None), so {{kind}} updates them: {{how}}.',
+      unfrozenAtHeadLr:
+        '{{optimizer}} holds the frozen {{regions}} in the same param group as the trainable head; when {{unfrozen}} is unfrozen on line {{line}} it trains at that group\'s learning rate{{lr}}, the head\'s, with no lower rate for the pretrained part. Give it its own param group (or add it with add_param_group at the unfreeze) with a lower lr.',
+      relatedUnfreeze: 'unfrozen here, into the head\'s param group',
       relatedFreeze: 'frozen here',
       relatedStep: 'the optimizer steps here while the frozen parameters hold gradients',
     },
@@ -45,13 +49,45 @@ export const FRZ001: Rule = {
       }
       if (frozen.length === 0) continue;
       const later = stepsOf(tl, opt);
-      // Unfrozen before some step: gradual unfreezing relies on the optimizer holding them.
-      const unfrozenLater = frozen.some(({ root, path }) => later.some((s) => s.state.region(root, path).rg.has(true)));
-      if (unfrozenLater) continue;
       if (later.length === 0) {
         // Never stepped here (a helper that only builds it): nothing to judge.
         continue;
       }
+      // Gradual unfreezing relies on the optimizer holding the frozen part. That is right when the part has a
+      // param group of its own; in the head's group it trains at the head's learning rate once unfrozen.
+      const headGroups = new Set(
+        [...regionsOf(ev.state)].filter(([, , r]) => !r.havoc && isDefinitely(r.rg, true)).flatMap(([root, path, r]) => coveringGroups(opt, root, path, r)),
+      );
+      let unfrozen: { root: number; path: string; step: (typeof later)[number] } | undefined;
+      let anyUnfrozen = false;
+      for (const s of later) {
+        for (const [root, path, r] of regionsOf(s.state)) {
+          if (r.havoc || !isDefinitely(r.rg, true) || !frozen.some((f) => f.root === root && isUnder(path, f.path))) continue;
+          if (!isDefinitely(ev.state.region(root, path).rg, false)) continue;
+          anyUnfrozen = true;
+          if (!unfrozen && coveringGroups(opt, root, path, r).some((g) => headGroups.has(g))) unfrozen = { root, path, step: s };
+        }
+      }
+      if (unfrozen) {
+        const u = unfrozen;
+        const site = u.step.state.region(u.root, u.path).rgSite;
+        const lr = coveringGroups(opt, u.root, u.path, u.step.state.region(u.root, u.path))[0]?.lr;
+        report({
+          messageId: 'unfrozenAtHeadLr',
+          severity: 'warning',
+          data: {
+            optimizer: optimizerLabel(opt),
+            regions: frozen.map(({ root, path }) => describeRegion(tl, ev.state, root, path)).join(', '),
+            unfrozen: describeRegion(tl, u.step.state, u.root, u.path),
+            line: site ? analysis.program.units[site.unit].lines.positionAt(site.node.from).line + 1 : '?',
+            lr: lr !== undefined ? ` (lr=${lr})` : '',
+          },
+          span: siteSpan(ev.site),
+          related: site ? [{ span: siteSpan(site), message: FRZ001.meta.messages.relatedUnfreeze }] : [],
+        });
+        continue;
+      }
+      if (anyUnfrozen) continue;
       const harmfulStep = later.find(
         (s) =>
           // Frozen since the build, so the optimizer has no momentum or moments for them: only decay moves them.

@@ -40,6 +40,10 @@ export const FRZ008: Rule = {
         // Everything the freeze touched must be undone, not just a head carved out of it.
         const stillFrozen = [...regionsOf(unfreeze.after)].some(([, , r]) => r.rgSite === freeze.site && r.rg.has(false));
         if (stillFrozen) continue;
+        // And still undone when training starts: frozen again before the first step is fine.
+        const at = tl.events.indexOf(unfreeze);
+        const firstStep = tl.events.slice(at).find((e) => e.kind === 'step');
+        if (firstStep?.kind === 'step' && !frozen.every(([root, path]) => isDefinitely(firstStep.state.region(root, path).rg, true))) continue;
         const unit = analysis.program.units[freeze.site.unit];
         report({
           messageId: 'undone',

@@ -39,7 +39,7 @@ export const FRZ009: Rule = {
         const built = tl.events.findIndex((e) => e.kind === 'optimizer' && e.opt === s.opt);
         if (built > idx || !s.opt.groups.some((g) => g.set.root === ev.root)) return false;
         const region = s.state.region(ev.root, ev.path);
-        return !region.havoc && region.rg.has(true) && region.rg.size === 1 && optimizerCovers(s.opt, ev.root, ev.path, region) === 'no';
+        return !region.havoc && !region.empty && region.rg.has(true) && region.rg.size === 1 && optimizerCovers(s.opt, ev.root, ev.path, region) === 'no';
       });
       if (!step) continue;
       const name = modelName(tl, ev.root);

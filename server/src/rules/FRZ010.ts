@@ -17,6 +17,8 @@ export const FRZ010: Rule = {
     docs: { description: 'Everything is frozen when the optimizer is built or when training runs.' },
     fixable: false,
     messages: {
+      emptyGroups:
+        'Every param group given to {{optimizer}} is empty at this point: all their parameters are frozen. PyTorch accepts empty groups without an error, so this optimizer silently updates nothing. Unfreeze the part that should train (for example the new head) before building the optimizer.',
       emptyOptimizer:
         'Every parameter given to {{optimizer}} is frozen at this point, so the filtered parameter list is empty and PyTorch raises "optimizer got an empty parameter list". Unfreeze the part that should train (for example the new head) before building the optimizer.',
     },
@@ -33,7 +35,7 @@ export const FRZ010: Rule = {
       if (regions.some(([, , r]) => r.havoc)) continue;
       const anyMember = opt.groups.some((g) => [...g.covered.values()].some((c) => c.member !== 'no'));
       if (anyMember) continue;
-      report({ messageId: 'emptyOptimizer', data: { optimizer: `${opt.kind}(...)` }, span: siteSpan(ev.site) });
+      report({ messageId: opt.fromGroupDicts ? 'emptyGroups' : 'emptyOptimizer', data: { optimizer: `${opt.kind}(...)` }, span: siteSpan(ev.site) });
     }
   },
 };

@@ -19,7 +19,7 @@ export const FRZ014: Rule = {
     fixable: false,
     messages: {
       noGrad:
-        '{{regions}} requires grad and is in {{optimizer}}, but it only runs under torch.no_grad() here, so no gradient ever reaches it and it never trains. Either run it with gradients, or freeze it and leave it out of the optimizer (a linear probe).',
+        '{{regions}} requires grad and is in {{optimizer}}, but it only runs under torch.no_grad() or with its output detached here, so no gradient ever reaches it and it never trains. Either run it with gradients, or freeze it and leave it out of the optimizer (a linear probe).',
     },
   },
 
@@ -40,13 +40,13 @@ export const FRZ014: Rule = {
           e.root === root &&
           (e.path === path || e.path.startsWith(path + '.') || (!e.followed && (e.path === '' || (path !== '' && path.startsWith(e.path + '.'))))),
       );
-      if (touching.length === 0 || !touching.every((e) => e.kind === 'forward' && e.noGrad)) continue;
+      if (touching.length === 0 || !touching.every((e) => e.kind === 'forward' && (e.noGrad || e.detached))) continue;
       const inOptimizer = all.every((s) => optimizerCovers(s.opt, root, path, s.state.region(root, path)) === 'yes' && isDefinitely(s.state.region(root, path).rg, true));
       const neverGrad = all.every((s) => isDefinitely(s.state.region(root, path).grad, 'none'));
       if (!inOptimizer || !neverGrad) continue;
       // Point at the outermost call that runs under no_grad: `self.embeddings(ids)`, not the lookups inside it.
       const outermost = tl.events.find(
-        (e): e is Extract<typeof e, { kind: 'forward' }> => e.kind === 'forward' && e.root === root && e.noGrad && (e.path === path || isUnder(path, e.path)),
+        (e): e is Extract<typeof e, { kind: 'forward' }> => e.kind === 'forward' && e.root === root && (e.noGrad || !!e.detached) && (e.path === path || isUnder(path, e.path)),
       );
       const at = outermost ?? (touching[0] as Extract<(typeof touching)[0], { kind: 'forward' }>);
       const key = `${at.site.unit}:${at.site.node.from}`;

@@ -31,8 +31,14 @@ export const FRZ017: Rule = {
     for (const ev of tl.events) {
       if (ev.kind !== 'setFlag') continue;
       const flag = ev as SetFlagEvent;
-      if (!flag.before.ddpWrapped.has(flag.set.root)) continue;
-      const wrap = tl.events.find((e) => e.kind === 'ddp' && e.root === flag.set.root);
+      if (!flag.before.ddpWrapped.has(flag.set.root) || flag.value === undefined) continue;
+      const wrap = tl.events.find((e): e is Extract<typeof e, { kind: 'ddp' }> => e.kind === 'ddp' && e.root === flag.set.root);
+      // A write that changes nothing (requires_grad_(True) on what already trains) is harmless.
+      const changed = flag.before.membership(flag.set).some(([, r, m]) => m !== 'no' && !r.havoc && r.rg.has(!flag.value));
+      if (!changed) continue;
+      // With find_unused_parameters=True, DDP tolerates params that stop getting gradients: a freeze after the
+      // wrap does not fail (an unfreeze still goes unsynchronised, since DDP never registered those params).
+      if (flag.value === false && wrap?.findUnused !== false) continue;
       report({
         messageId: 'afterWrap',
         span: siteSpan(flag.site),

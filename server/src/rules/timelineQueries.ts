@@ -56,9 +56,10 @@ export function isDefinitely<T>(values: Set<T>, v: T): boolean {
   return values.size === 1 && values.has(v);
 }
 
-/** Every (root, path, region) of a state. */
+/** Every (root, path, region) of a state that holds parameters. */
 export function* regionsOf(state: MachineState): Generator<[number, string, Region]> {
-  for (const [root, regions] of state.models) for (const [path, region] of regions) yield [root, path, region];
+  // A region without parameters (an nn.Identity head) has nothing to freeze, train or report.
+  for (const [root, regions] of state.models) for (const [path, region] of regions) if (!region.empty) yield [root, path, region];
 }
 
 /**
@@ -95,7 +96,8 @@ const HEAD_LIKE = /(^|\.)(fc|classifier|head|heads|linear|logits|conv1|conv_stem
 
 function regionHas(tl: Timeline, paths: Set<string> | undefined, state: MachineState, root: number, path: string, modelHas: boolean | undefined): Tri {
   if (!paths || paths.size === 0) return modelHas === false ? 'no' : modelHas === true ? 'maybe' : 'no';
-  const regions = [...state.regions(root).keys()];
+  // A parameterless deeper region (the Dropout module itself) belongs to the region around it.
+  const regions = [...state.regions(root)].filter(([, r]) => !r.empty).map(([p]) => p);
   const deeper = regions.filter((p) => p !== path && isUnder(p, path));
   if (paths.has('*')) {
     // A catalog family with BatchNorm throughout its feature extractor.

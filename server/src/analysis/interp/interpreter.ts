@@ -58,6 +58,8 @@ interface Frame {
 const BATCHNORM_FAMILIES = /^(resnet|resnext|wide_resnet|densenet|efficientnet|mobilenet|mnasnet|regnet|shufflenet|inception|googlenet|vgg\d+_bn|fcn_|deeplab|fasterrcnn|maskrcnn|retinanet|keypointrcnn|lraspp|ssd)/;
 /** Families whose classifier holds Dropout. */
 const DROPOUT_FAMILIES = /^(vgg|alexnet|vit_|efficientnet|mobilenet|mnasnet|squeezenet|googlenet|inception|convnext|swin|maxvit)/;
+/** torch.nn modules that own no parameters. */
+const PARAMETERLESS = /^(Identity|Flatten|Unflatten|Dropout\w*|AlphaDropout|ReLU6?|LeakyReLU|GELU|SiLU|Mish|ELU|SELU|CELU|Tanh|Sigmoid|Hardswish|Hardsigmoid|Hardtanh|Softmax\d*d?|LogSoftmax|Softplus|(Adaptive)?(Max|Avg)Pool[123]d|Upsample\w*|(Zero|Constant|Reflection|Replication)Pad[123]d|PixelShuffle|PixelUnshuffle|ChannelShuffle)$/;
 /** Heads that a pretrained checkpoint of the base model does not contain: built fresh by from_pretrained. */
 const TASK_HEAD = /^(classifier|score|qa_outputs|head|heads|fc|cls)$/;
 /** Region names that never hold BatchNorm in those families (heads, single convs, linears). */
@@ -1250,11 +1252,17 @@ export class Interpreter {
     if (/^torch\.optim\.[A-Z]\w*$/.test(q) || /^torch\.optim\.\w+\.[A-Z]\w*$/.test(q)) return this.buildOptimizer(unit, last, call, raw, env, st, site);
     if (q === 'torch.no_grad' || q === 'torch.inference_mode') return { t: 'noGrad' };
     if (/^torch\.nn\.(parallel\.)?(DistributedDataParallel|DataParallel)$/.test(q)) {
-      const m = evalArgs().positional[0];
+      const args = evalArgs();
+      const m = args.positional[0] ?? args.keyword.get('module');
       if (m?.t === 'module') {
-        const c = this.canonical(m.root, m.path);
-        st.ddpWrapped.add(c.root);
-        this.events.push({ kind: 'ddp', root: c.root, site });
+        // DataParallel replicates the module at every forward, so later flag changes reach the replicas;
+        // only DDP fixes the parameters it reduces when it is built.
+        if (last === 'DistributedDataParallel') {
+          const c = this.canonical(m.root, m.path);
+          const unused = args.keyword.get('find_unused_parameters');
+          st.ddpWrapped.add(c.root);
+          this.events.push({ kind: 'ddp', root: c.root, site, findUnused: unused?.t === 'bool' ? unused.v : unused ? undefined : false });
+        }
         return m;
       }
       return UNKNOWN;
@@ -1376,6 +1384,7 @@ export class Interpreter {
     const isDropout = /Dropout/.test(cls);
     const args = evalArgs();
     const m = this.newModel(`nn.${cls}()`, site, false, st, { bn, dropout: isDropout, label: this.text(unit, call) });
+    if (PARAMETERLESS.test(cls)) st.writable(m.root).get('')!.empty = true;
     if (cls === 'Sequential' || cls === 'ModuleList') {
       const items = cls === 'ModuleList' ? (args.positional[0]?.t === 'list' ? args.positional[0].items : []) : args.positional;
       items.forEach((v, i) => {
@@ -1610,7 +1619,14 @@ export class Interpreter {
           this.backward(recv.sources.length > 0 ? recv.sources : undefined, st, site);
           return { t: 'none' };
         }
-        if (method === 'detach' || method === 'item' || method === 'numpy' || method === 'tolist') return { t: 'tensor', sources: [] };
+        if (method === 'detach' || method === 'item' || method === 'numpy' || method === 'tolist') {
+          // `encoder(x).detach()` straight on the call: that call's output never carries a gradient back.
+          const receiver = call.firstChild?.firstChild;
+          if (method === 'detach' && receiver?.name === 'CallExpression') {
+            for (const e of this.events) if (e.kind === 'forward' && e.site.unit === unit && e.site.node.from === receiver.from && e.site.node.to === receiver.to) e.detached = true;
+          }
+          return { t: 'tensor', sources: [] };
+        }
         evalArgs();
         return recv;
       }
@@ -1767,9 +1783,11 @@ export class Interpreter {
     opt.filtered = (paramsValue.t === 'params' && paramsValue.sets.every((s) => s.onlyTrainable)) || (groups ?? []).every((g) => g.set.onlyTrainable);
     for (const g of opt.groups) if (g.lr === undefined) g.lr = opt.lr;
     this.events.push({ kind: 'optimizer', opt, site, state: st.clone() });
-    // PyTorch raises "optimizer got an empty parameter list" (FRZ010); nothing after it runs.
+    // PyTorch raises "optimizer got an empty parameter list" (FRZ010); nothing after it runs. Param-group
+    // dicts with empty lists are accepted, so only a plain parameter list raises.
+    opt.fromGroupDicts = paramsValue.t === 'dict' || (paramsValue.t === 'list' && paramsValue.items.some((i) => i.t === 'dict'));
     const roots = new Set(opt.groups.map((g) => g.set.root));
-    const empty = opt.filtered && opt.groups.length > 0 && opt.groups.every((g) => g.set.root >= 0 && [...g.covered.values()].every((c) => c.member === 'no'));
+    const empty = opt.filtered && !opt.fromGroupDicts && opt.groups.length > 0 && opt.groups.every((g) => g.set.root >= 0 && [...g.covered.values()].every((c) => c.member === 'no'));
     if (empty && ![...roots].some((r) => [...st.regions(r).values()].some((x) => x.havoc))) this.raised = true;
     return { t: 'optimizer', opt };
   }

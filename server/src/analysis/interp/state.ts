@@ -43,6 +43,8 @@ export interface Region {
   modeSite?: Site;
   /** Nothing reliable is known: an unknown function received the model. */
   havoc: boolean;
+  /** Holds no parameters at all (nn.Identity, activations, pooling): nothing to freeze or train. */
+  empty?: boolean;
 }
 
 export interface OptimizerGroup {
@@ -62,6 +64,8 @@ export interface OptimizerInfo {
   movesZeroGrad: Tri;
   /** Whether stepping moves such params even without earlier state: weight decay, ASGD. */
   decaysZeroGrad: Tri;
+  /** Built from param-group dicts (`[{"params": ...}]`), which may be empty without an error. */
+  fromGroupDicts?: boolean;
   lr?: number;
   filtered: boolean;
 }
@@ -88,6 +92,7 @@ function joinRegion(a: Region, b: Region): Region {
     gen: a.gen === b.gen ? a.gen : -1,
     // Pretrained on some path (weights loaded when a checkpoint file exists) is what the author means.
     pretrained: a.pretrained || b.pretrained,
+    empty: a.empty && b.empty,
     rgSite: a.rgSite ?? b.rgSite,
     modeSite: a.modeSite ?? b.modeSite,
     havoc: a.havoc || b.havoc,

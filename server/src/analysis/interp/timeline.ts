@@ -18,9 +18,10 @@ export type TimelineEvent =
   | { kind: 'replace'; root: number; path: string; site: Site; stepsBefore: number }
   | { kind: 'mode'; set: ParamSet; mode: 'train' | 'eval'; batchNormOnly: boolean; site: Site; explicitPath: boolean }
   /** `followed`: the user's forward() ran, so the submodule calls inside it are events of their own. */
-  | { kind: 'forward'; root: number; path: string; noGrad: boolean; site: Site; followed: boolean }
+  | { kind: 'forward'; root: number; path: string; noGrad: boolean; site: Site; followed: boolean; detached?: boolean }
   | { kind: 'trackRunningStats'; set: ParamSet; site: Site }
-  | { kind: 'ddp'; root: number; site: Site };
+  /** `findUnused`: find_unused_parameters=True (undefined when not a literal). */
+  | { kind: 'ddp'; root: number; site: Site; findUnused: boolean | undefined };
 
 export interface Timeline {
   events: TimelineEvent[];
