@@ -618,3 +618,22 @@ test('FRZ014 for an encoder whose output is detached straight away', () => {
   assert.deepEqual(findings(src), ['FRZ014@9']);
   assert.deepEqual(findings(src.replace('encoder(x).detach()', 'encoder(x)')), []);
 });
+
+test('FRZ002 is silent when the frozen BatchNorm layers get momentum 0 (their running statistics cannot move)', () => {
+  const src = HEAD + py`
+    model = models.resnet18(weights="DEFAULT")
+    model.requires_grad_(False)
+    model.fc = nn.Linear(512, 3)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.0
+    optimizer = torch.optim.SGD(model.fc.parameters(), lr=0.01)
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+  `;
+  assert.deepEqual(findings(src), []);
+  assert.deepEqual(findings(src.replace('m.momentum = 0.0', 'm.momentum = 0.01')), ['FRZ002@12']);
+});

@@ -44,7 +44,8 @@ export const FRZ002: Rule = {
         if (region.havoc || !isDefinitely(region.rg, false) || !isDefinitely(region.mode, 'train') || !isDefinitely(region.bnEval, false)) continue;
         if (regionHasBatchNorm(tl, step.state, root, path) !== 'yes') continue;
         // track_running_stats switched off: the statistics no longer drift (FRZ012 explains what happens instead).
-        if (tl.events.some((e) => e.kind === 'trackRunningStats' && e.set.root === root && e.set.prefixes.some((p) => isUnder(path, p)))) continue;
+        // BatchNorm momentum set to 0: the running statistics cannot change either.
+        if (tl.events.some((e) => (e.kind === 'trackRunningStats' || e.kind === 'bnMomentumZero') && e.set.root === root && e.set.prefixes.some((p) => isUnder(path, p)))) continue;
         if (!tl.events.some((e) => e.kind === 'forward' && e.root === root && (e.path === '' || path.startsWith(e.path)))) continue;
         const key = region.modeSite ? `${region.modeSite.unit}:${region.modeSite.node.from}` : 'default';
         const list = reported.get(key) ?? [];

@@ -425,8 +425,9 @@ export class Interpreter {
     }
     if (receiver.t === 'module') this.setAttribute(receiver, attr, value, st, site);
     else if (receiver.t === 'instance') receiver.fields.set(attr, value);
-    else if (receiver.t === 'moduleEach' && value.t !== 'unknown') {
-      /* m.momentum = 0.0 in a loop and the like: not tracked */
+    else if (receiver.t === 'moduleEach' && attr === 'momentum' && value.t === 'num' && value.v === 0 && receiver.only === 'batchnorm') {
+      // BatchNorm with momentum 0 keeps its running statistics: running = (1 - 0) * running + 0 * batch.
+      this.events.push({ kind: 'bnMomentumZero', set: receiver.set, site });
     }
   }
 

@@ -20,6 +20,7 @@ export type TimelineEvent =
   /** `followed`: the user's forward() ran, so the submodule calls inside it are events of their own. */
   | { kind: 'forward'; root: number; path: string; noGrad: boolean; site: Site; followed: boolean; detached?: boolean }
   | { kind: 'trackRunningStats'; set: ParamSet; site: Site }
+  | { kind: 'bnMomentumZero'; set: ParamSet; site: Site }
   /** `findUnused`: find_unused_parameters=True (undefined when not a literal). */
   | { kind: 'ddp'; root: number; site: Site; findUnused: boolean | undefined };
 
