@@ -637,3 +637,23 @@ test('FRZ002 is silent when the frozen BatchNorm layers get momentum 0 (their ru
   assert.deepEqual(findings(src), []);
   assert.deepEqual(findings(src.replace('m.momentum = 0.0', 'm.momentum = 0.01')), ['FRZ002@12']);
 });
+
+test('FRZ010 at training time: the freeze that leaves nothing trainable before a backward', () => {
+  const src = HEAD + py`
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    def train(epochs):
+        for _ in range(epochs):
+            for x, y in loader:
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+    train(1)
+    model.requires_grad_(False)
+    train(1)
+  `;
+  const f = check(src).findings.filter((x) => x.ruleId === 'FRZ010');
+  assert.deepEqual(f.map((x) => x.line), [14]);
+  assert.match(f[0].message, /the backward\(\) on line 11 raises "element 0 of tensors does not require grad/);
+  assert.deepEqual(findings(src.replace('model.requires_grad_(False)', 'model[0].requires_grad_(False)')).filter((x) => x.startsWith('FRZ010')), []);
+});
