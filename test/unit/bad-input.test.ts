@@ -6,51 +6,24 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  CodeActionRequest,
-  ConfigurationRequest,
-  createProtocolConnection,
   DidChangeTextDocumentNotification,
   DidOpenNotebookDocumentNotification,
-  DidOpenTextDocumentNotification,
-  ExitNotification,
-  InitializedNotification,
-  InitializeRequest,
-  LogMessageNotification,
   NotebookCellKind,
-  PublishDiagnosticsNotification,
-  RegistrationRequest,
-  ShowMessageNotification,
-  ShutdownRequest,
-  StreamMessageReader,
-  StreamMessageWriter,
-  type CodeAction,
   type Diagnostic,
-  type ProtocolConnection,
-  type PublishDiagnosticsParams,
-  type Range,
-  type ShowMessageParams,
-  type TextDocumentContentChangeEvent,
 } from 'vscode-languageserver-protocol/node';
 
-const ROOT = packageRoot(__dirname);
-const SERVER = path.join(ROOT, 'dist', 'server', 'server.js');
+import { ROOT, Server } from './lspServer';
+
 const CLI = path.join(ROOT, 'bin', 'freezelens.js');
 /** Generous: a 2 MB file on a busy 2-core CI machine still answers well within this. */
 const SLOW_MS = 20_000;
 
-function packageRoot(start: string): string {
-  for (let dir = start; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
-    const pkg = path.join(dir, 'package.json');
-    if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'freezelens') return dir;
-  }
-  throw new Error('package root not found');
-}
 
 // ---- the inputs ------------------------------------------------------------
 
@@ -92,113 +65,7 @@ const BAD_INPUTS: { name: string; text: string; lspOnly?: true }[] = [
   { name: 'a 20,000-part attribute chain', text: `${HEAD}model${'.b'.repeat(20_000)}.requires_grad = False\n${GOOD_LINE}\n` },
 ];
 
-// ---- harness: the real server over stdio -----------------------------------
-
-class Server {
-  readonly diagnostics: PublishDiagnosticsParams[] = [];
-  readonly messages: ShowMessageParams[] = [];
-  readonly logs: string[] = [];
-  private readonly wakers = new Set<() => void>();
-  private stderr = '';
-  private exit: string | undefined;
-
-  private constructor(
-    readonly proc: ChildProcessWithoutNullStreams,
-    readonly conn: ProtocolConnection,
-  ) {}
-
-  static async start(initializationOptions: unknown = { debounceMs: 0 }): Promise<Server> {
-    const proc = spawn(process.execPath, [SERVER, '--stdio'], { stdio: 'pipe' });
-    const conn = createProtocolConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
-    const server = new Server(proc, conn);
-    proc.stderr.on('data', (d) => (server.stderr += d));
-    proc.on('exit', (code, signal) => {
-      server.exit = `server exited (${code ?? signal})\n${server.stderr}\n${server.logs.slice(-20).join('\n')}`;
-      server.wake();
-    });
-    conn.onNotification(PublishDiagnosticsNotification.type, (p) => {
-      server.diagnostics.push(p);
-      server.wake();
-    });
-    conn.onNotification(ShowMessageNotification.type, (p) => {
-      server.messages.push(p);
-      server.wake();
-    });
-    conn.onNotification(LogMessageNotification.type, (p) => {
-      server.logs.push(p.message);
-    });
-    conn.onRequest(ConfigurationRequest.type, (params) => params.items.map(() => ({ select: null, ignore: null, severity: null, exclude: null })));
-    conn.onRequest(RegistrationRequest.type, () => undefined);
-    conn.listen();
-    await conn.sendRequest(InitializeRequest.type, {
-      processId: process.pid,
-      rootUri: null,
-      initializationOptions,
-      capabilities: { workspace: { configuration: true }, textDocument: { publishDiagnostics: { relatedInformation: true } } },
-    });
-    await conn.sendNotification(InitializedNotification.type, {});
-    return server;
-  }
-
-  private wake(): void {
-    for (const w of [...this.wakers]) w();
-  }
-
-  get alive(): boolean {
-    return this.exit === undefined;
-  }
-
-  until<T>(what: string, probe: () => T | undefined, timeoutMs = SLOW_MS): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const check = () => {
-        if (this.exit) return finish(() => reject(new Error(`${what}: ${this.exit}`)));
-        const value = probe();
-        if (value !== undefined) finish(() => resolve(value));
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.logs.slice(-10).join('\n')}`))), timeoutMs);
-      const finish = (f: () => void) => {
-        clearTimeout(timer);
-        this.wakers.delete(check);
-        f();
-      };
-      this.wakers.add(check);
-      check();
-    });
-  }
-
-  async publishAfter(uri: string, action: () => Promise<void>, timeoutMs = SLOW_MS): Promise<Diagnostic[]> {
-    const since = this.diagnostics.length;
-    await action();
-    return (await this.until(`diagnostics for ${uri}`, () => this.diagnostics.slice(since).find((d) => d.uri === uri), timeoutMs)).diagnostics;
-  }
-
-  open(uri: string, text: string): Promise<Diagnostic[]> {
-    return this.publishAfter(uri, () => this.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: 'python', version: 1, text } }));
-  }
-
-  change(uri: string, version: number, contentChanges: TextDocumentContentChangeEvent[]): Promise<Diagnostic[]> {
-    return this.publishAfter(uri, () => this.conn.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version }, contentChanges }));
-  }
-
-  codeActions(uri: string, range: Range): Promise<CodeAction[]> {
-    return this.conn.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range, context: { diagnostics: [] } }) as Promise<CodeAction[]>;
-  }
-
-  async stop(): Promise<void> {
-    if (this.exit) return;
-    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
-    try {
-      await Promise.race([this.conn.sendRequest(ShutdownRequest.type), new Promise((r) => setTimeout(r, 2000))]);
-      await this.conn.sendNotification(ExitNotification.type);
-    } catch {
-      /* going away anyway */
-    }
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-    this.conn.dispose();
-  }
-}
+// ---- harness: the real server over stdio (lspServer.ts) --------------------
 
 function tempDir(prefix: string): string {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
@@ -236,6 +103,7 @@ describe('the server on bad input', () => {
   before(async () => {
     ws = tempDir('freezelens-bad-lsp-');
     server = await Server.start({ debounceMs: 0 });
+    server.timeoutMs = SLOW_MS;
     goodUri = pathToFileURL(path.join(ws, 'good.py')).toString();
     assert.equal((await server.open(goodUri, goodText)).length, 1);
   });
@@ -370,6 +238,7 @@ test('nonsense initializationOptions fall back to the defaults', async () => {
   let server: Server | undefined;
   try {
     server = await Server.start({ debounceMs: 'soon' });
+    server.timeoutMs = SLOW_MS;
     const uri = pathToFileURL(path.join(ws, 'a.py')).toString();
     assert.equal((await server.open(uri, `${HEAD}${GOOD_LINE}\n`)).length, 1);
   } finally {

@@ -68,6 +68,8 @@ export class Server {
   readonly configRequests: ConfigurationItem[] = [];
   /** Settings answered per scopeUri; anything else gets VS Code's defaults. */
   readonly settings = new Map<string, Record<string, unknown>>();
+  /** How long a wait for the server may take before the test fails; raised by tests of pathological input. */
+  timeoutMs = TIMEOUT_MS;
   private readonly wakers = new Set<() => void>();
   private stderr = '';
   private exit: string | undefined;
@@ -129,7 +131,7 @@ export class Server {
   }
 
   /** Resolves with probe()'s first defined value, re-probing on every message from the server. */
-  until<T>(what: string, probe: () => T | undefined, timeoutMs = TIMEOUT_MS): Promise<T> {
+  until<T>(what: string, probe: () => T | undefined, timeoutMs = this.timeoutMs): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const check = () => {
         if (this.exit) return finish(() => reject(new Error(`${what}: ${this.exit}`)));
@@ -153,7 +155,7 @@ export class Server {
   }
 
   /** Runs `action` and resolves with the first diagnostics published for `uri` after it. */
-  async publishAfter(uri: string, action: () => Promise<void> | void, timeoutMs = TIMEOUT_MS): Promise<Diagnostic[]> {
+  async publishAfter(uri: string, action: () => Promise<void> | void, timeoutMs = this.timeoutMs): Promise<Diagnostic[]> {
     const since = this.diagnostics.length;
     await action();
     const p = await this.until(`diagnostics for ${uri}`, () => this.diagnostics.slice(since).find((d) => d.uri === uri), timeoutMs);

@@ -39,6 +39,8 @@ export function analyze(program: Program, options: AnalyzeOptions = {}): Analysi
   const imports = loadImports(program, budget);
   const full: Program = imports.units.length > 0 ? { ...program, units: [...program.units, ...imports.units] } : program;
   const binder = bind(full, budget, program.units.length);
+  // The parser gave up on these (see SourceUnit.tree): they are empty to every pass.
+  for (const u of full.units) if (u.parseProblem) budget.exceeded(`${u.id === program.id ? 'the file' : u.id} could not be parsed: ${u.parseProblem}`);
   const kinds = new ValueKinds(binder);
   const { gradFlagWrites, flagComparisons } = collectFacts(program, kinds, budget);
   let timeline: Timeline | undefined;

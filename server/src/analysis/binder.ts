@@ -1,7 +1,7 @@
 import type { SyntaxNode } from '@lezer/common';
 import type { Program } from '../python/program';
 import { children, namedChildren, nodeText, dottedParts, unparen } from '../python/syntax';
-import { AnalysisBudget } from './budget';
+import { AnalysisBudget, BudgetExceeded } from './budget';
 
 /**
  * The binder: one pass over the syntax trees that records scopes, imports,
@@ -61,6 +61,13 @@ export interface AttributeAssignment {
   scope: Scope;
 }
 
+/** A call of a plain name, `name(...)`, and the scope it is made in. */
+export interface NameCall {
+  unit: number;
+  call: SyntaxNode;
+  scope: Scope;
+}
+
 export interface Scope {
   kind: 'module' | 'function' | 'class';
   parent?: Scope;
@@ -82,15 +89,29 @@ export interface Binder {
    * change what `model.fc` is from that point on.
    */
   attributeAssignments: Map<string, AttributeAssignment[]>;
-  /** Calls to a name, for following arguments back to parameters. */
-  callsByName: Map<string, { unit: number; call: SyntaxNode; scope: Scope }[]>;
+  /**
+   * Calls to a name, for following arguments back to parameters. Built on
+   * first use, by walking every expression; `callsOf` answers for one name
+   * without that walk.
+   */
+  readonly callsByName: Map<string, NameCall[]>;
+  /** `callsByName.get(name) ?? []`, in the same order. */
+  callsOf(name: string): readonly NameCall[];
   /** The innermost scope that contains each node, found by position. */
   scopeAt(unit: number, node: SyntaxNode): Scope;
   /** The module scope of a unit: the program's own, or an imported module's. */
   moduleScopeOf(unit: number): Scope;
 }
 
-const MAX_NESTING = 200;
+/**
+ * A backstop for the recursive statement walk: above what the parser ever
+ * nests (it turns blocks nested deeper than a few hundred levels into error
+ * nodes). Skipping bindings would make names elsewhere look certain when
+ * they are not, so past it the whole file gets no diagnostics instead.
+ */
+const MAX_NESTING = 1000;
+/** Tuple targets nested deeper than this (`((a, b), c) = ...` is 2) bind their names as unknown values. */
+const MAX_TARGET_NESTING = 50;
 /** Where a `return` of the enclosing function can hide; expressions and nested defs cannot hold one. */
 const COMPOUND_STATEMENTS = new Set(['Body', 'IfStatement', 'ForStatement', 'WhileStatement', 'WithStatement', 'TryStatement', 'StatementGroup', 'MatchStatement', 'MatchBody', 'MatchClause']);
 
@@ -105,7 +126,11 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
   const moduleScopeOf = (unit: number) => moduleScopes[unit] ?? moduleScope;
   const classes = new Map<string, ClassInfo[]>();
   const functions = new Map<string, FunctionInfo[]>();
-  const callsByName = new Map<string, { unit: number; call: SyntaxNode; scope: Scope }[]>();
+  /**
+   * The expressions whose calls count (see visitExpressions), per unit in
+   * source order. They do not overlap; `ordered` turns false if a unit's did.
+   */
+  const expressionRoots = program.units.map(() => ({ ordered: true, roots: [] as { from: number; to: number; node: SyntaxNode; scope: Scope }[] }));
   const attributeAssignments = new Map<string, AttributeAssignment[]>();
   /** Function and class scopes per unit, to map a node back to its scope. */
   const scopesByNode: Map<number, Scope>[] = program.units.map(() => new Map());
@@ -131,6 +156,11 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
       const t = unparen(target);
       if (t.name === 'VariableName') {
         addBinding(scope, t, statement, make(path));
+      } else if ((t.name === 'TupleExpression' || t.name === 'ArrayExpression') && path.length >= MAX_TARGET_NESTING) {
+        // `[[[[a]]]] = x` nested thousands deep (generated code) would overflow the
+        // stack: past the cap the names are still bound, to values we do not know.
+        budget.exceeded(`assignment targets nested deeper than ${MAX_TARGET_NESTING} levels`);
+        bindOpaque(scope, t, statement);
       } else if (t.name === 'TupleExpression' || t.name === 'ArrayExpression') {
         namedChildren(t).forEach((el, i) => bindTarget(scope, el, statement, make, [...path, i]));
       } else if (t.name === 'MemberExpression') {
@@ -146,6 +176,28 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
       }
     };
 
+    /** Binds every name of a nested target as unknown, without recursion. */
+    const bindOpaque = (scope: Scope, target: SyntaxNode, statement: SyntaxNode) => {
+      const c = target.cursor();
+      let depth = 0;
+      for (;;) {
+        if (c.name === 'VariableName') {
+          // Names inside `a.b` or `a[i]` are read, not bound.
+          const parent = c.node.parent?.name;
+          if (parent === 'TupleExpression' || parent === 'ArrayExpression' || parent === 'ParenthesizedExpression') addBinding(scope, c.node, statement, { type: 'opaque' });
+        }
+        if (c.firstChild()) {
+          depth++;
+          continue;
+        }
+        while (depth > 0 && !c.nextSibling()) {
+          c.parent();
+          depth--;
+        }
+        if (depth === 0) return;
+      }
+    };
+
     const recordSelfAttribute = (fn: FunctionInfo, target: SyntaxNode, source: BindingSource) => {
       const self = fn.params[0].name;
       const parts = dottedParts(text, target);
@@ -156,23 +208,16 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
       attrs.set(parts[1], list);
     };
 
-    const visitExpressions = (scope: Scope, node: SyntaxNode, depth: number) => {
+    const visitExpressions = (scope: Scope, node: SyntaxNode) => {
       // Only calls matter here (for call-site argument inference); lambdas and
       // comprehensions get no scope of their own since nothing we track binds there.
-      if (depth > MAX_NESTING) {
-        budget.exceeded(`expression nesting deeper than ${MAX_NESTING}`);
-        return;
-      }
-      if (node.name === 'CallExpression') {
-        const callee = node.firstChild;
-        if (callee?.name === 'VariableName') {
-          const name = nodeText(text, callee);
-          const list = callsByName.get(name) ?? [];
-          list.push({ unit: unitIndex, call: node, scope });
-          callsByName.set(name, list);
-        }
-      }
-      for (let c = node.firstChild; c; c = c.nextSibling) visitExpressions(scope, c, depth + 1);
+      // The calls are found when first asked for (see callsOf): most keystrokes
+      // need a few names' calls, never a walk over every expression.
+      const entry = expressionRoots[unitIndex];
+      const last = entry.roots[entry.roots.length - 1];
+      const from = node.from;
+      if (last && from < last.to) entry.ordered = false;
+      entry.roots.push({ from, to: node.to, node, scope });
     };
 
     const visitBody = (scope: Scope, body: SyntaxNode, depth: number) => {
@@ -181,32 +226,37 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
 
     const visitStatement = (scope: Scope, stmt: SyntaxNode, depth: number): void => {
       budget.tick();
-      if (depth > MAX_NESTING) {
-        budget.exceeded(`statement nesting deeper than ${MAX_NESTING}`);
-        return;
-      }
+      if (depth > MAX_NESTING) throw new BudgetExceeded(`statements nested deeper than ${MAX_NESTING} levels`);
       switch (stmt.name) {
         case 'StatementGroup':
           for (let s = stmt.firstChild; s; s = s.nextSibling) visitStatement(scope, s, depth);
           return;
         case 'AssignStatement': {
+          // Index loops rather than filtered copies: this runs for every assignment in the program.
           const kids = children(stmt);
-          const ops = kids.filter((k) => k.name === 'AssignOp');
-          const lastOp = ops[ops.length - 1];
-          const values = lastOp ? kids.slice(kids.indexOf(lastOp) + 1).filter((k) => k.name !== 'Comment' && k.name !== ',') : [];
+          const names = kids.map((k) => k.name);
+          const lastOp = names.lastIndexOf('AssignOp');
+          const values: SyntaxNode[] = [];
+          if (lastOp >= 0) for (let i = lastOp + 1; i < kids.length; i++) if (names[i] !== 'Comment' && names[i] !== ',') values.push(kids[i]);
           // Every target before each `=`: `a = b = value`, `x: T = value`.
+          const isTarget = (i: number) => names[i] !== 'TypeDef' && names[i] !== ',' && names[i] !== 'Comment';
           let segmentStart = 0;
-          kids.forEach((k, i) => {
-            if (k.name !== 'AssignOp') return;
-            const targets = kids.slice(segmentStart, i).filter((t) => t.name !== 'TypeDef' && t.name !== ',' && t.name !== 'Comment');
-            const isTupleWithoutParens = targets.length > 1;
-            targets.forEach((t, ti) => {
-              if (values.length === 0) return;
-              bindTarget(scope, t, stmt, (path) => ({ type: 'assign', values, path: isTupleWithoutParens ? [ti, ...path] : path }));
-            });
+          for (let i = 0; i < kids.length; i++) {
+            if (names[i] !== 'AssignOp') continue;
+            if (values.length > 0) {
+              let count = 0;
+              for (let j = segmentStart; j < i; j++) if (isTarget(j)) count++;
+              const isTupleWithoutParens = count > 1;
+              let ti = 0;
+              for (let j = segmentStart; j < i; j++) {
+                if (!isTarget(j)) continue;
+                const index = ti++;
+                bindTarget(scope, kids[j], stmt, (path) => ({ type: 'assign', values, path: isTupleWithoutParens ? [index, ...path] : path }));
+              }
+            }
             segmentStart = i + 1;
-          });
-          for (const v of values) visitExpressions(scope, v, 0);
+          }
+          for (const v of values) visitExpressions(scope, v);
           return;
         }
         case 'UpdateStatement': {
@@ -223,7 +273,7 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
             targets.forEach((t, ti) =>
               bindTarget(scope, t, stmt, (path) => ({ type: 'for', iter, path: targets.length > 1 ? [ti, ...path] : path })),
             );
-            visitExpressions(scope, iter, 0);
+            visitExpressions(scope, iter);
           }
           for (const k of kids) if (k.name === 'Body') visitBody(scope, k, depth + 1);
           return;
@@ -232,7 +282,7 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
           const kids = children(stmt);
           kids.forEach((k, i) => {
             if (k.name === 'as' && kids[i + 1]) bindTarget(scope, kids[i + 1], stmt, () => ({ type: 'opaque' }));
-            else if (k.name !== 'Body' && k.name !== 'as') visitExpressions(scope, k, 0);
+            else if (k.name !== 'Body' && k.name !== 'as') visitExpressions(scope, k);
           });
           for (const k of kids) if (k.name === 'Body') visitBody(scope, k, depth + 1);
           return;
@@ -251,7 +301,7 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
           for (const k of children(stmt)) {
             if (k.name === 'Body' || k.name === 'MatchBody') visitBody(scope, k, depth + 1);
             else if (k.name === 'MatchClause') for (const b of children(k)) if (b.name === 'Body') visitBody(scope, b, depth + 1);
-            else visitExpressions(scope, k, 0);
+            else visitExpressions(scope, k);
           }
           return;
         case 'DecoratedStatement': {
@@ -269,14 +319,15 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
           bindImports(scope, stmt);
           return;
         default:
-          visitExpressions(scope, stmt, 0);
+          visitExpressions(scope, stmt);
       }
     };
 
     const visitFunction = (scope: Scope, def: SyntaxNode, depth: number) => {
-      const nameNode = children(def).find((k) => k.name === 'VariableName');
-      const paramList = children(def).find((k) => k.name === 'ParamList');
-      const body = children(def).find((k) => k.name === 'Body');
+      const defKids = children(def);
+      const nameNode = defKids.find((k) => k.name === 'VariableName');
+      const paramList = defKids.find((k) => k.name === 'ParamList');
+      const body = defKids.find((k) => k.name === 'Body');
       if (!nameNode) return;
       const fnScope: Scope = { kind: 'function', parent: scope, unit: unitIndex, node: def, bindings: new Map() };
       const fn: FunctionInfo = {
@@ -335,9 +386,10 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
     };
 
     const visitClass = (scope: Scope, def: SyntaxNode, depth: number) => {
-      const nameNode = children(def).find((k) => k.name === 'VariableName');
-      const argList = children(def).find((k) => k.name === 'ArgList');
-      const body = children(def).find((k) => k.name === 'Body');
+      const defKids = children(def);
+      const nameNode = defKids.find((k) => k.name === 'VariableName');
+      const argList = defKids.find((k) => k.name === 'ArgList');
+      const body = defKids.find((k) => k.name === 'Body');
       if (!nameNode) return;
       const clsScope: Scope = { kind: 'class', parent: scope, unit: unitIndex, node: def, bindings: new Map() };
       const bases = argList
@@ -419,7 +471,124 @@ export function bind(program: Program, budget: AnalysisBudget, mainUnits = progr
     return moduleScopeOf(unit);
   };
 
-  return { program, moduleScope, classes, functions, attributeAssignments, callsByName, scopeAt, moduleScopeOf };
+  let allCalls: Map<string, NameCall[]> | undefined;
+  const callsByName = (): Map<string, NameCall[]> => {
+    if (!allCalls) {
+      const calls = new Map<string, NameCall[]>();
+      program.units.forEach((unit, u) => {
+        for (const r of expressionRoots[u].roots) recordCalls(unit.text, u, r.node, r.scope, budget, calls);
+      });
+      allCalls = calls;
+    }
+    return allCalls;
+  };
+  const callsOfName = new Map<string, readonly NameCall[]>();
+  const callsOf = (name: string): readonly NameCall[] => {
+    if (allCalls) return allCalls.get(name) ?? NO_CALLS;
+    let calls = callsOfName.get(name);
+    if (!calls) {
+      calls = findCalls(program, expressionRoots, name) ?? callsByName().get(name) ?? NO_CALLS;
+      callsOfName.set(name, calls);
+    }
+    return calls;
+  };
+
+  return {
+    program,
+    moduleScope,
+    classes,
+    functions,
+    attributeAssignments,
+    get callsByName() {
+      return callsByName();
+    },
+    callsOf,
+    scopeAt,
+    moduleScopeOf,
+  };
+}
+
+const NO_CALLS: readonly NameCall[] = [];
+
+/**
+ * Records every call of a plain name in the expression `root` and below, in
+ * source order. Iterative, with no depth cap: generated code nests
+ * expressions thousands deep, and a call left out here would make "every
+ * call of f() passes a module" wrong rather than silent. It walks the nodes
+ * themselves rather than a cursor: most expressions are small, and a cursor
+ * per expression costs more than the walk.
+ */
+function recordCalls(text: string, unit: number, root: SyntaxNode, scope: Scope, budget: AnalysisBudget, calls: Map<string, NameCall[]>): void {
+  let n = root;
+  let depth = 0;
+  for (;;) {
+    budget.tick();
+    if (n.name === 'CallExpression') {
+      const callee = n.firstChild;
+      if (callee?.name === 'VariableName') {
+        const name = nodeText(text, callee);
+        const list = calls.get(name);
+        if (list) list.push({ unit, call: n, scope });
+        else calls.set(name, [{ unit, call: n, scope }]);
+      }
+    }
+    const first = n.firstChild;
+    if (first) {
+      n = first;
+      depth++;
+      continue;
+    }
+    for (;;) {
+      if (depth === 0) return;
+      const next = n.nextSibling;
+      if (next) {
+        n = next;
+        break;
+      }
+      n = n.parent!;
+      depth--;
+    }
+  }
+}
+
+/**
+ * The calls of one name that `recordCalls` would find, located through the
+ * text instead: each occurrence of the name is checked in the tree (a
+ * variable that is a call's callee, inside one of the walked expressions).
+ * Undefined when a unit's expressions overlap, so that the walk must decide.
+ */
+function findCalls(
+  program: Program,
+  expressionRoots: readonly { ordered: boolean; roots: readonly { from: number; to: number; scope: Scope }[] }[],
+  name: string,
+): NameCall[] | undefined {
+  const out: NameCall[] = [];
+  if (!name) return out;
+  for (let u = 0; u < program.units.length; u++) {
+    const { ordered, roots } = expressionRoots[u];
+    if (roots.length === 0) continue;
+    if (!ordered) return undefined;
+    const unit = program.units[u];
+    const text = unit.text;
+    for (let at = text.indexOf(name); at >= 0; at = text.indexOf(name, at + 1)) {
+      const node = unit.tree.resolveInner(at, 1);
+      if (node.name !== 'VariableName' || node.from !== at || node.to !== at + name.length) continue;
+      const call = node.parent;
+      const callee = call?.firstChild;
+      if (!call || call.name !== 'CallExpression' || callee?.name !== 'VariableName' || callee.from !== at || callee.to !== node.to) continue;
+      // The last expression starting at or before the call must hold it.
+      let lo = 0;
+      let hi = roots.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (roots[mid].from <= call.from) lo = mid + 1;
+        else hi = mid;
+      }
+      const root = roots[lo - 1];
+      if (root && call.to <= root.to) out.push({ unit: u, call, scope: root.scope });
+    }
+  }
+  return out;
 }
 
 /** Qualified import name for a dotted expression's head, e.g. `nn.Linear` -> `torch.nn.Linear`. */

@@ -1,6 +1,6 @@
 import type { SyntaxNode } from '@lezer/common';
 import type { Program } from '../python/program';
-import { children, memberParts, nodeText } from '../python/syntax';
+import { children, forEachStatement, memberParts, nodeText } from '../python/syntax';
 import type { AnalysisBudget } from './budget';
 import type { ValueKind, ValueKinds } from './valueKind';
 
@@ -55,37 +55,59 @@ export interface SyntacticFacts {
   flagComparisons: FlagComparison[];
 }
 
-/** One walk over every unit, collecting the facts that need only syntax and value kinds. */
+const FACT_STATEMENTS = new Set(['ExpressionStatement', 'AssignStatement']);
+
+/**
+ * Sorted offsets of `grad` in a text. Every attribute name a fact is about
+ * (`requires_grad` and its misspellings) contains it, so a statement whose
+ * text does not is skipped without looking at its nodes.
+ */
+function gradMentions(text: string): number[] {
+  const at: number[] = [];
+  for (let i = text.indexOf('grad'); i >= 0; i = text.indexOf('grad', i + 4)) at.push(i);
+  return at;
+}
+
+function mentionsGrad(mentions: readonly number[], from: number, to: number): boolean {
+  let lo = 0;
+  let hi = mentions.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (mentions[mid] < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < mentions.length && mentions[lo] + 4 <= to;
+}
+
+/** One walk over the statements of every unit, collecting the facts that need only syntax and value kinds. */
 export function collectFacts(program: Program, kinds: ValueKinds, budget: AnalysisBudget): SyntacticFacts {
   const writes: GradFlagWrite[] = [];
   const comparisons: FlagComparison[] = [];
   program.units.forEach((unit, unitIndex) => {
     const text = unit.text;
-    unit.tree.iterate({
-      enter: (ref) => {
-        budget.tick();
-        if (ref.name === 'ExpressionStatement') {
-          const c = flagComparison(unitIndex, text, ref.node);
-          if (c) comparisons.push(c);
-          return false;
-        }
-        if (ref.name !== 'AssignStatement') return;
-        const stmt = ref.node;
-        const kids = children(stmt);
-        const ops = kids.filter((k) => k.name === 'AssignOp');
-        if (ops.length === 0) return;
-        const lastOp = ops[ops.length - 1];
-        const value = kids[kids.indexOf(lastOp) + 1];
-        // `x.requires_grad = ` while the user is still typing: nothing to judge yet, and a fix
-        // built from the half-typed statement would be wrong (`requires_grad_()` unfreezes).
-        if (!value) return;
-        for (const target of kids.slice(0, kids.indexOf(lastOp))) {
-          const write = gradFlagWrite(unitIndex, text, stmt, target, value, ops.length > 1, kinds);
-          if (write && !containsError(stmt)) writes.push(write);
-        }
-        return false;
-      },
-    });
+    const mentions = gradMentions(text);
+    const statement = (stmt: SyntaxNode): void => {
+      budget.tick();
+      if (!mentionsGrad(mentions, stmt.from, stmt.to)) return;
+      if (stmt.name === 'ExpressionStatement') {
+        const c = flagComparison(unitIndex, text, stmt);
+        if (c) comparisons.push(c);
+        return;
+      }
+      const kids = children(stmt);
+      const ops = kids.filter((k) => k.name === 'AssignOp');
+      if (ops.length === 0) return;
+      const lastOp = ops[ops.length - 1];
+      const value = kids[kids.indexOf(lastOp) + 1];
+      // `x.requires_grad = ` while the user is still typing: nothing to judge yet, and a fix
+      // built from the half-typed statement would be wrong (`requires_grad_()` unfreezes).
+      if (!value) return;
+      for (const target of kids.slice(0, kids.indexOf(lastOp))) {
+        const write = gradFlagWrite(unitIndex, text, stmt, target, value, ops.length > 1, kinds);
+        if (write && !containsError(stmt)) writes.push(write);
+      }
+    };
+    forEachStatement(unit.tree.topNode, FACT_STATEMENTS, statement);
   });
   return { gradFlagWrites: writes, flagComparisons: comparisons };
 }

@@ -1,8 +1,10 @@
 import type { SyntaxNode } from '@lezer/common';
 import type { Program } from '../python/program';
 import type { SourceUnit } from '../python/sourceUnit';
-import { nodeText } from '../python/syntax';
+import { forEachStatement, nodeText } from '../python/syntax';
 import type { AnalysisBudget } from './budget';
+
+const IMPORT_STATEMENT = new Set(['ImportStatement']);
 
 /** At most this many workspace modules are followed from one program, and this deep. */
 const MAX_MODULES = 16;
@@ -41,11 +43,6 @@ export function loadImports(program: Program, budget: AnalysisBudget): ImportedM
       budget.tick();
       if (imp.level === 0 && LIBRARY.test(imp.module)) continue;
       const key = `${index}:${imp.node.from}:${imp.module}`;
-      if (depth >= MAX_DEPTH) {
-        budget.exceeded(`imports nested deeper than ${MAX_DEPTH} modules are not followed`);
-        result.modules.set(key, -1);
-        continue;
-      }
       let found: SourceUnit | undefined;
       try {
         found = resolve(imp.module, imp.level, unit.id);
@@ -55,6 +52,14 @@ export function loadImports(program: Program, budget: AnalysisBudget): ImportedM
       if (!found) continue;
       let target = byId.get(found.id);
       if (target === undefined) {
+        // Only new modules count against the depth cap: an import back into a module
+        // already loaded (a cycle) costs nothing, and closing it lets recursion across
+        // the modules be seen as recursion.
+        if (depth >= MAX_DEPTH) {
+          budget.exceeded(`imports nested deeper than ${MAX_DEPTH} modules are not followed`);
+          result.modules.set(key, -1);
+          continue;
+        }
         if (result.units.length >= MAX_MODULES) {
           budget.exceeded(`more than ${MAX_MODULES} imported workspace modules; the rest are not followed`);
           result.modules.set(key, -1);
@@ -84,17 +89,16 @@ interface ImportSite {
 export function importStatements(unit: SourceUnit): ImportSite[] {
   const out: ImportSite[] = [];
   const text = unit.text;
-  const cursor = unit.tree.cursor();
-  do {
-    if (cursor.name !== 'ImportStatement') continue;
-    const node = cursor.node;
+  // Imports are statements: only statement positions are searched, never expressions.
+  if (!text.includes('import')) return out;
+  forEachStatement(unit.tree.topNode, IMPORT_STATEMENT, (node) => {
     const parsed = parseImport(text, node);
     for (const m of parsed.modules) {
       out.push({ node, module: m.module, level: m.level });
       // `from models import heads` may name a submodule rather than something defined in the package.
       if (parsed.from) for (const n of parsed.names) out.push({ node, module: m.module ? `${m.module}.${n.name}` : n.name, level: m.level });
     }
-  } while (cursor.next());
+  });
   return out;
 }
 

@@ -58,6 +58,8 @@ const TENSOR_TENSOR_ATTRIBUTES = new Set(['grad', 'data', 'T', 'mT', 'H', 'mH', 
 const PARAMETER_LIKE = /(^|_)(weight|bias|gamma|beta|alpha|scale|temperature|token|tokens|param|params|prompt|prompts|table|logit|mask|embed|embedding)s?(_|$)|^[a-z]$|^[a-z]\d*$/;
 
 const MAX_DEPTH = 40;
+/** Spans up to this offset are keyed by one number: from * SPAN_KEY_LIMIT + to stays below 2^53. */
+const SPAN_KEY_LIMIT = 2 ** 26;
 
 /** The kind of the elements produced by iterating over a call such as `m.parameters()`. */
 const ITERATOR_METHODS: Record<string, { element: 'module' | 'tensor'; pairIndex?: number }> = {
@@ -72,8 +74,15 @@ const ITERATOR_METHODS: Record<string, { element: 'module' | 'tensor'; pairIndex
 };
 
 export class ValueKinds {
-  private readonly memo = new Map<string, ValueKind>();
-  private readonly inProgress = new Set<string>();
+  /**
+   * Results per unit, keyed by number: an expression by its span
+   * (from * SPAN_KEY_LIMIT + to), a binding by -(from + 1) of its name.
+   * Positions past SPAN_KEY_LIMIT use the string keys of `bigMemo`.
+   */
+  private readonly memo: Map<number, ValueKind>[] = [];
+  private readonly inProgress: Set<number>[] = [];
+  private readonly bigMemo = new Map<string, ValueKind>();
+  private readonly bigInProgress = new Set<string>();
   private depth = 0;
 
   constructor(private readonly binder: Binder) {}
@@ -84,22 +93,41 @@ export class ValueKinds {
 
   /** The kind of the value of an expression node. */
   of(unit: number, node: SyntaxNode): ValueKind {
-    return this.guard(`e:${unit}:${node.from}:${node.to}`, () => this.compute(unit, unparen(node)));
+    const compute = () => this.compute(unit, unparen(node));
+    return node.to < SPAN_KEY_LIMIT ? this.guard(unit, node.from * SPAN_KEY_LIMIT + node.to, compute) : this.guardBig(`e:${unit}:${node.from}:${node.to}`, compute);
   }
 
-  private guard(key: string, compute: () => ValueKind): ValueKind {
-    const hit = this.memo.get(key);
+  private guard(unit: number, key: number, compute: () => ValueKind): ValueKind {
+    const memo = (this.memo[unit] ??= new Map());
+    const hit = memo.get(key);
     if (hit) return hit;
-    if (this.inProgress.has(key) || this.depth > MAX_DEPTH) return UNKNOWN;
-    this.inProgress.add(key);
+    const inProgress = (this.inProgress[unit] ??= new Set());
+    if (inProgress.has(key) || this.depth > MAX_DEPTH) return UNKNOWN;
+    inProgress.add(key);
     this.depth++;
     try {
       const result = compute();
-      this.memo.set(key, result);
+      memo.set(key, result);
       return result;
     } finally {
       this.depth--;
-      this.inProgress.delete(key);
+      inProgress.delete(key);
+    }
+  }
+
+  private guardBig(key: string, compute: () => ValueKind): ValueKind {
+    const hit = this.bigMemo.get(key);
+    if (hit) return hit;
+    if (this.bigInProgress.has(key) || this.depth > MAX_DEPTH) return UNKNOWN;
+    this.bigInProgress.add(key);
+    this.depth++;
+    try {
+      const result = compute();
+      this.bigMemo.set(key, result);
+      return result;
+    } finally {
+      this.depth--;
+      this.bigInProgress.delete(key);
     }
   }
 
@@ -179,7 +207,7 @@ export class ValueKinds {
   }
 
   ofBinding(b: Binding): ValueKind {
-    return this.guard(`b:${b.unit}:${b.node.from}`, () => {
+    const compute = (): ValueKind => {
       const s = b.source;
       switch (s.type) {
         case 'assign': {
@@ -200,7 +228,9 @@ export class ValueKinds {
         default:
           return UNKNOWN;
       }
-    });
+    };
+    const from = b.node.from;
+    return from < SPAN_KEY_LIMIT ? this.guard(b.unit, -(from + 1), compute) : this.guardBig(`b:${b.unit}:${from}`, compute);
   }
 
   /** `a, (b, c) = value`: the kind at a tuple path inside the value. */
@@ -234,7 +264,7 @@ export class ValueKinds {
     }
     if (fn.cls) return UNKNOWN;
     // A plain function: what do its callers in this program pass?
-    const calls = this.binder.callsByName.get(fn.name) ?? [];
+    const calls = this.binder.callsOf(fn.name);
     const kinds: ValueKind[] = [];
     for (const c of calls) {
       const args = callArgs(this.text(c.unit), c.call.lastChild);
@@ -472,6 +502,26 @@ export class ValueKinds {
 
   /** The fully qualified import path of a dotted expression, e.g. `nn.Linear` -> `torch.nn.Linear`. */
   qualify(unit: number, node: SyntaxNode): string | undefined {
+    // Only a name, an attribute chain or parentheses around one can name an import.
+    const name = node.name;
+    if (name !== 'VariableName' && name !== 'MemberExpression' && name !== 'ParenthesizedExpression') return undefined;
+    // The interpreter asks again at every call it evaluates, and loops and calls pass the same code
+    // many times. Of these three node types no two share a span, so the span is the key.
+    if (node.to >= SPAN_KEY_LIMIT) return this.qualifyHere(unit, node);
+    const memo = (this.qualified[unit] ??= new Map());
+    const key = node.from * SPAN_KEY_LIMIT + node.to;
+    let q = memo.get(key);
+    if (q === undefined && !memo.has(key)) {
+      q = this.qualifyHere(unit, node);
+      memo.set(key, q);
+    }
+    return q;
+  }
+
+  /** qualify() results per unit, keyed by span. */
+  private readonly qualified: Map<number, string | undefined>[] = [];
+
+  private qualifyHere(unit: number, node: SyntaxNode): string | undefined {
     const parts = dottedParts(this.text(unit), node);
     if (!parts) return undefined;
     const head = unparen(node).name === 'VariableName' ? unparen(node) : firstName(node);

@@ -27,6 +27,9 @@ export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT
     analysis = analyze(program, options);
   } catch (e) {
     if (e instanceof BudgetExceeded) return { findings: [], notes: [`${program.id}: ${e.message}; no diagnostics for this file`] };
+    // The passes cap their own depth; this is the backstop for a recursion they missed:
+    // silence for the file and a line in the log, not a failed check.
+    if (e instanceof RangeError && /call stack/i.test(e.message)) return { findings: [], notes: [`${program.id}: analysis ran out of stack (${e.message}); no diagnostics for this file`] };
     throw e;
   }
   notes.push(...analysis.notes.map((n) => `${program.id}: ${n}; that code was skipped`));
@@ -55,8 +58,14 @@ export function checkProgram(program: Program, config: EffectiveConfig = DEFAULT
     }
   }
   findings.sort((a, b) => compareSpans(a.span, b.span) || a.ruleId.localeCompare(b.ruleId));
-  for (const why of analysis.timeline?.unknowns ?? []) notes.push(`${program.id}: ${why}; rules stay silent about that model`);
+  // Once each, and short: a loop or a recursion repeats the same reason many
+  // times, and a name taken from generated code can be kilobytes long.
+  for (const why of new Set(analysis.timeline?.unknowns ?? [])) notes.push(`${program.id}: ${clip(why)}; rules stay silent about that model`);
   return { findings, notes, analysis };
+}
+
+function clip(s: string, max = 200): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 /**

@@ -13,7 +13,10 @@ export interface HoverInfo {
   markdown: string;
 }
 
-export function hoverAt(analysis: Analysis, unit: number, offset: number): HoverInfo | undefined {
+/** The part of an analysis that hover and CodeLens read; the language server keeps only this. */
+export type InspectedAnalysis = Pick<Analysis, 'timeline'>;
+
+export function hoverAt(analysis: InspectedAnalysis, unit: number, offset: number): HoverInfo | undefined {
   const tl = analysis.timeline;
   if (!tl) return undefined;
   let best: (typeof tl.observations extends Map<string, infer O> ? O : never) | undefined;
@@ -39,7 +42,7 @@ export interface Lens {
 }
 
 /** "trains model.fc · skips model (all but fc), frozen" above each optimizer construction. */
-export function optimizerLenses(analysis: Analysis): Lens[] {
+export function optimizerLenses(analysis: InspectedAnalysis): Lens[] {
   const tl = analysis.timeline;
   if (!tl) return [];
   const lenses: Lens[] = [];

@@ -17,14 +17,55 @@ export interface ResolverOptions {
 }
 
 /**
+ * A resolver that can remember what it read from the disk (which files
+ * exist, their text, the project-root markers) instead of asking again at
+ * every keystroke. It starts without that memory; `cacheDisk(true)` turns it
+ * on once something reports file changes, and `invalidate()` must then be
+ * called on each change. Open editors are always asked afresh.
+ */
+export type WorkspaceImportResolver = ImportResolver & {
+  cacheDisk(on: boolean): void;
+  invalidate(): void;
+};
+
+/**
  * Resolves imports to `.py` files next to the importing file, or in the
  * folders above it up to the project root (a folder with pyproject.toml,
  * setup.py or .git), the way running the script from its project would.
  * Parsed modules are cached by path and content, so a keystroke in the main
  * file does not reparse its imports.
  */
-export function createImportResolver(options: ResolverOptions = {}): ImportResolver {
+export function createImportResolver(options: ResolverOptions = {}): WorkspaceImportResolver {
   const cache = new Map<string, { text: string; unit: SourceUnit }>();
+  /** What the disk held, while `cacheDisk` is on: a file's text (undefined: no readable file) and whether a path exists. */
+  let diskText: Map<string, string | undefined> | undefined;
+  let diskExists: Map<string, boolean> | undefined;
+  const exists = (p: string) => {
+    let e = diskExists?.get(p);
+    if (e === undefined) {
+      e = fs.existsSync(p);
+      diskExists?.set(p, e);
+    }
+    return e;
+  };
+  const readDisk = (file: string): string | undefined => {
+    if (diskText?.has(file)) return diskText.get(file);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+    } catch {
+      diskText?.set(file, undefined);
+      return undefined;
+    }
+    if (!stat.isFile() || stat.size > MAX_MODULE_BYTES) {
+      diskText?.set(file, undefined);
+      return undefined;
+    }
+    // A file that cannot be read throws, as it always did: loadImports treats the module as unknown.
+    const text = fs.readFileSync(file, 'utf8');
+    diskText?.set(file, text);
+    return text;
+  };
   const idOf = (file: string) => (options.uris ? pathToFileURL(file).href : file);
   const fileOf = (id: string) => {
     // A notebook cell's URI names the notebook file; its fragment names the cell.
@@ -33,17 +74,8 @@ export function createImportResolver(options: ResolverOptions = {}): ImportResol
   };
 
   const load = (file: string): SourceUnit | undefined => {
-    let text = options.openText?.(file);
-    if (text === undefined) {
-      let stat: fs.Stats;
-      try {
-        stat = fs.statSync(file);
-      } catch {
-        return undefined;
-      }
-      if (!stat.isFile() || stat.size > MAX_MODULE_BYTES) return undefined;
-      text = fs.readFileSync(file, 'utf8');
-    }
+    const text = options.openText?.(file) ?? readDisk(file);
+    if (text === undefined) return undefined;
     if (text.length > MAX_MODULE_BYTES) return undefined;
     const cached = cache.get(file);
     if (cached && cached.text === text) return cached.unit;
@@ -58,7 +90,7 @@ export function createImportResolver(options: ResolverOptions = {}): ImportResol
     return parts.length === 0 ? [path.join(base, '__init__.py')] : [`${stem}.py`, path.join(stem, '__init__.py')];
   };
 
-  return (module, level, from) => {
+  const resolve: ImportResolver = (module, level, from) => {
     const dir = path.dirname(fileOf(from));
     if (level > 0) {
       const base = path.resolve(dir, ...Array(level - 1).fill('..'));
@@ -74,11 +106,21 @@ export function createImportResolver(options: ResolverOptions = {}): ImportResol
         const u = load(c);
         if (u) return u;
       }
-      if (['pyproject.toml', 'setup.py', '.git'].some((m) => fs.existsSync(path.join(d, m)))) break;
+      if (['pyproject.toml', 'setup.py', '.git'].some((m) => exists(path.join(d, m)))) break;
       const up = path.dirname(d);
       if (up === d) break;
       d = up;
     }
     return undefined;
   };
+  return Object.assign(resolve, {
+    cacheDisk(on: boolean) {
+      diskText = on ? new Map() : undefined;
+      diskExists = on ? new Map() : undefined;
+    },
+    invalidate() {
+      diskText?.clear();
+      diskExists?.clear();
+    },
+  });
 }

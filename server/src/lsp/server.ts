@@ -16,8 +16,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { checkProgram } from '../engine/check';
 import { createImportResolver } from '../engine/workspaceImports';
-import { hoverAt, optimizerLenses } from '../engine/inspect';
-import type { Analysis } from '../analysis/analyze';
+import { hoverAt, optimizerLenses, type InspectedAnalysis } from '../engine/inspect';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject, type LoadedPyproject } from '../config/load';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
@@ -37,7 +36,12 @@ const MAX_DOCUMENT_CHARS = 8_000_000;
 
 interface Published {
   program: Program;
-  analysis?: Analysis;
+  /**
+   * What hover and CodeLens read. Only the timeline is kept: the binder and
+   * the value kinds are most of an analysis's memory, and keeping them until
+   * the next keystroke would move them into the old generation every time.
+   */
+  analysis?: InspectedAnalysis;
   unit: number;
   findings: { finding: Finding; diagnostic: Diagnostic }[];
 }
@@ -48,7 +52,8 @@ export function startServer(connection: Connection): void {
   const cells = new NotebookCells();
   /** Last diagnostics per document or cell URI, with what produced them, for code actions. */
   const published = new Map<string, Published>();
-  const timers = new Map<string, NodeJS.Timeout>();
+  /** Pending analyses by document or notebook URI: calling one cancels it. */
+  const timers = new Map<string, () => void>();
   const generations = new Map<string, number>();
   const pyprojects = new Map<string, LoadedPyproject | null>();
   const torchVersions = new Map<string, TorchVersion | undefined>();
@@ -82,13 +87,24 @@ export function startServer(connection: Connection): void {
   });
 
   connection.onInitialized(() => {
-    connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: [{ globPattern: '**/pyproject.toml' }, { globPattern: '**/requirements*.txt' }] }).catch(() => {
-      /* the client may not support dynamic registration; config is then read once per file */
-    });
+    // Python files and project-root markers are watched for the import resolver: with change
+    // notifications it need not ask the disk again at every keystroke.
+    const watchers = [{ globPattern: '**/pyproject.toml' }, { globPattern: '**/requirements*.txt' }, { globPattern: '**/*.py' }, { globPattern: '**/.git' }];
+    connection.client.register(DidChangeWatchedFilesNotification.type, { watchers }).then(
+      () => resolveImport.cacheDisk(true),
+      () => {
+        /* the client may not support dynamic registration; config is then read once per file, imports at every analysis */
+      },
+    );
     log(`server started (debounce ${debounceMs} ms)`);
   });
 
-  const docUri = (ruleId: string) => pathToFileURL(path.join(packageRoot, ruleDocPath(ruleId))).toString();
+  const docUris = new Map<string, string>();
+  const docUri = (ruleId: string) => {
+    let uri = docUris.get(ruleId);
+    if (uri === undefined) docUris.set(ruleId, (uri = pathToFileURL(path.join(packageRoot, ruleDocPath(ruleId))).toString()));
+    return uri;
+  };
 
   // ---- configuration ---------------------------------------------------
 
@@ -143,6 +159,14 @@ export function startServer(connection: Connection): void {
 
   // ---- analysis -------------------------------------------------------
 
+  /** Notes last logged per program: a keystroke that changes none of them logs nothing. */
+  const loggedNotes = new Map<string, Set<string>>();
+  const logNotes = (programId: string, notes: readonly string[]) => {
+    const before = loggedNotes.get(programId);
+    for (const note of notes) if (!before?.has(note)) log(note);
+    loggedNotes.set(programId, new Set(notes));
+  };
+
   // Workspace modules the scripts import; an open editor's text wins over the file on disk.
   const resolveImport = createImportResolver({ uris: true, openText: (file) => documents.get(pathToFileURL(file).href)?.unit.text });
 
@@ -155,7 +179,7 @@ export function startServer(connection: Connection): void {
     const { config, excluded, torchVersion } = await configFor(configUri);
     if (generations.get(program.id) !== generation) return;
     let findings: Finding[] = [];
-    let analysis: Analysis | undefined;
+    let analysis: InspectedAnalysis | undefined;
     const size = program.units.reduce((n, u) => n + u.text.length, 0);
     if (excluded) {
       // excluded by configuration: publish nothing
@@ -171,8 +195,8 @@ export function startServer(connection: Connection): void {
       try {
         const result = checkProgram({ ...program, resolveImport }, config, { torchVersion });
         findings = result.findings;
-        analysis = result.analysis;
-        for (const note of result.notes) log(note);
+        analysis = result.analysis && { timeline: result.analysis.timeline };
+        logNotes(program.id, result.notes);
       } catch (e) {
         log(`analysis of ${program.id} failed: ${(e as Error).stack ?? e}`);
       }
@@ -190,14 +214,19 @@ export function startServer(connection: Connection): void {
   };
 
   const schedule = (key: string, run: () => Promise<void>) => {
-    clearTimeout(timers.get(key));
-    timers.set(
-      key,
-      setTimeout(() => {
-        timers.delete(key);
-        run().catch((e) => log(`analysis of ${key} failed: ${(e as Error).stack ?? e}`));
-      }, debounceMs),
-    );
+    timers.get(key)?.();
+    const start = () => {
+      timers.delete(key);
+      run().catch((e) => log(`analysis of ${key} failed: ${(e as Error).stack ?? e}`));
+    };
+    // No delay asked for: an immediate, since a 0 ms timer still waits at least 1 ms in Node.
+    if (debounceMs <= 0) {
+      const immediate = setImmediate(start);
+      timers.set(key, () => clearImmediate(immediate));
+    } else {
+      const timer = setTimeout(start, debounceMs);
+      timers.set(key, () => clearTimeout(timer));
+    }
   };
 
   const scheduleDocument = (uri: string) =>
@@ -237,7 +266,8 @@ export function startServer(connection: Connection): void {
   connection.onDidCloseTextDocument(({ textDocument }) => {
     if (!documents.get(textDocument.uri)) return;
     documents.close(textDocument.uri);
-    clearTimeout(timers.get(textDocument.uri));
+    loggedNotes.delete(textDocument.uri);
+    timers.get(textDocument.uri)?.();
     generations.set(textDocument.uri, (generations.get(textDocument.uri) ?? 0) + 1);
     published.delete(textDocument.uri);
     void connection.sendDiagnostics({ uri: textDocument.uri, diagnostics: [] });
@@ -254,7 +284,8 @@ export function startServer(connection: Connection): void {
     scheduleNotebook(e.notebookDocument.uri);
   });
   notebooks.onDidClose((nb) => {
-    clearTimeout(timers.get(nb.uri));
+    timers.get(nb.uri)?.();
+    loggedNotes.delete(nb.uri);
     generations.set(nb.uri, (generations.get(nb.uri) ?? 0) + 1);
     for (const cell of nb.cells) {
       published.delete(cell.document);
@@ -275,7 +306,10 @@ export function startServer(connection: Connection): void {
     settingsCache.clear();
     reanalyseAll();
   });
-  connection.onDidChangeWatchedFiles(() => {
+  connection.onDidChangeWatchedFiles(({ changes }) => {
+    resolveImport.invalidate();
+    // A changed Python file is seen by the next analysis of a script importing it, as before.
+    if (changes.length > 0 && changes.every((c) => c.uri.endsWith('.py'))) return;
     pyprojects.clear();
     torchVersions.clear();
     reportedProblems.clear();

@@ -16,17 +16,42 @@ export class LineIndex {
   /** Offset at which each line starts; lineStarts[0] is always 0. */
   private readonly lineStarts: number[];
 
-  constructor(private readonly text: string) {
-    const starts = [0];
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 10 /* \n */) starts.push(i + 1);
-      else if (c === 13 /* \r */) {
-        if (text.charCodeAt(i + 1) === 10) i++;
-        starts.push(i + 1);
-      }
+  constructor(
+    private readonly text: string,
+    /** Precomputed line starts of `text` (see `afterChange`); scanned from the text when absent. */
+    lineStarts?: number[],
+  ) {
+    if (lineStarts) {
+      this.lineStarts = lineStarts;
+      return;
     }
+    const starts = [0];
+    scanLineStarts(text, 0, text.length, starts);
     this.lineStarts = starts;
+  }
+
+  /**
+   * The index of `text`, which is this index's text with [from, to) replaced
+   * by `insertLength` characters. Only the changed stretch is scanned; the
+   * line starts around it are kept or shifted, so a keystroke in a long file
+   * does not rescan it.
+   */
+  afterChange(text: string, from: number, to: number, insertLength: number): LineIndex {
+    const old = this.lineStarts;
+    // A line start depends on the one or two characters before it. Starts before
+    // `from` and after `to` see only unchanged characters.
+    let keep = 0;
+    while (keep < old.length && old[keep] < from) keep++;
+    const starts = old.slice(0, keep);
+    if (starts.length === 0) starts.push(0);
+    const end = from + insertLength;
+    scanLineStarts(text, Math.max(0, from - 1), end, starts);
+    while (starts.length > 1 && starts[starts.length - 1] > end) starts.pop();
+    const delta = insertLength - (to - from);
+    let next = keep;
+    while (next < old.length && old[next] <= to) next++;
+    for (; next < old.length; next++) starts.push(old[next] + delta);
+    return new LineIndex(text, starts);
   }
 
   get lineCount(): number {
@@ -71,4 +96,24 @@ export class LineIndex {
   lineText(line: number): string {
     return this.text.slice(this.lineStart(line), this.lineEnd(line));
   }
+}
+
+/**
+ * Appends the line starts produced by the characters in [from, to) of
+ * `text` (a `\r\n` pair counts once), skipping any not after the last one
+ * already in `starts`.
+ */
+function scanLineStarts(text: string, from: number, to: number, starts: number[]): void {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 /* \n */) push(starts, i + 1);
+    else if (c === 13 /* \r */) {
+      if (text.charCodeAt(i + 1) === 10) i++;
+      push(starts, i + 1);
+    }
+  }
+}
+
+function push(starts: number[], at: number): void {
+  if (at > starts[starts.length - 1]) starts.push(at);
 }

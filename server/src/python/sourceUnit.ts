@@ -1,5 +1,5 @@
 import { parser } from '@lezer/python';
-import { TreeFragment, type Tree, type ChangedRange } from '@lezer/common';
+import { Tree, TreeFragment, type ChangedRange } from '@lezer/common';
 import { LineIndex } from './lineIndex';
 
 /** A text edit expressed in offsets of the text it applies to. */
@@ -38,10 +38,24 @@ export class SourceUnit {
     return this._text;
   }
 
+  /** Set when the text could not be parsed; the tree is then empty. */
+  parseProblem: string | undefined;
+
   get tree(): Tree {
     if (!this._tree) {
-      this._tree = parser.parse(this._text, this.fragments);
-      this.fragments = TreeFragment.addTree(this._tree);
+      try {
+        this._tree = parser.parse(this._text, this.fragments);
+        this.fragments = TreeFragment.addTree(this._tree);
+        this.parseProblem = undefined;
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // The parser recurses over the tree it builds: code nested thousands of levels
+        // deep (generated f-strings, brackets) can exhaust the stack. An empty tree shows
+        // every consumer no code at all, so the file degrades to silence, not to a failure.
+        this._tree = new Tree(parser.topNode, [], [], this._text.length);
+        this.fragments = [];
+        this.parseProblem = `the parser ran out of stack (${e.message}): code nested too deeply`;
+      }
     }
     return this._tree;
   }
@@ -55,15 +69,18 @@ export class SourceUnit {
   applyChanges(changes: readonly TextChange[]): void {
     let text = this._text;
     let fragments = this.fragments;
+    // The line index is kept up to date rather than rebuilt: positions are needed on every keystroke.
+    let lines = this._lines;
     for (const c of changes) {
       text = text.slice(0, c.from) + c.insert + text.slice(c.to);
       const range: ChangedRange = { fromA: c.from, toA: c.to, fromB: c.from, toB: c.from + c.insert.length };
       fragments = TreeFragment.applyChanges(fragments, [range]);
+      lines = lines?.afterChange(text, c.from, c.to, c.insert.length);
     }
     this._text = text;
     this.fragments = fragments;
     this._tree = undefined;
-    this._lines = undefined;
+    this._lines = lines;
   }
 
   /** Replaces the whole text; the old tree is still reused where the prefix/suffix agree. */

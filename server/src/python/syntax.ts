@@ -15,7 +15,9 @@ export function children(node: SyntaxNode): SyntaxNode[] {
 
 /** Drops punctuation tokens and error nodes, keeping the meaningful children. */
 export function namedChildren(node: SyntaxNode): SyntaxNode[] {
-  return children(node).filter((c) => !PUNCTUATION.has(c.name) && !c.type.isError);
+  const out: SyntaxNode[] = [];
+  for (let c = node.firstChild; c; c = c.nextSibling) if (!PUNCTUATION.has(c.name) && !c.type.isError) out.push(c);
+  return out;
 }
 
 const PUNCTUATION = new Set(['(', ')', '[', ']', '{', '}', ',', '.', ':', 'AssignOp', '*', '**', 'Comment']);
@@ -97,4 +99,43 @@ export function enclosingStatement(node: SyntaxNode): SyntaxNode {
 
 export function isAncestor(ancestor: SyntaxNode, node: SyntaxNode): boolean {
   return ancestor.from <= node.from && node.to <= ancestor.to && ancestor !== node;
+}
+
+/**
+ * Nodes that can hold statements. The parser puts statements only in these,
+ * also when it recovers from syntax errors, so a walk over the statements of
+ * a tree can skip every expression: most of the tree.
+ */
+const STATEMENT_CONTAINERS = new Set([
+  'Script', 'Body', 'StatementGroup', 'IfStatement', 'WhileStatement', 'ForStatement', 'WithStatement', 'TryStatement',
+  'FunctionDefinition', 'ClassDefinition', 'DecoratedStatement', 'MatchStatement', 'MatchBody', 'MatchClause',
+]);
+
+/**
+ * Calls `visit` for every node named one of `names` that sits where a
+ * statement can (at any depth: bodies of functions, classes, loops, ...), in
+ * source order. Nothing below a match is searched.
+ */
+export function forEachStatement(root: SyntaxNode, names: ReadonlySet<string>, visit: (node: SyntaxNode) => void): void {
+  // Iterative: no recursion however deeply the blocks nest.
+  const open: SyntaxNode[] = [];
+  let c = root.firstChild;
+  for (;;) {
+    while (c) {
+      const name = c.name;
+      if (names.has(name)) visit(c);
+      else if (STATEMENT_CONTAINERS.has(name)) {
+        const first = c.firstChild;
+        if (first) {
+          open.push(c);
+          c = first;
+          continue;
+        }
+      }
+      c = c.nextSibling;
+    }
+    const done = open.pop();
+    if (!done) return;
+    c = done.nextSibling;
+  }
 }

@@ -1,3 +1,5 @@
+import type { MachineState, Region, Site } from '../analysis/interp/state';
+import type { TimelineEvent } from '../analysis/interp/timeline';
 import type { SetFlagEvent } from './timelineQueries';
 import { describeRegion, isDefinitely, regionsOf, siteSpan } from './timelineQueries';
 import type { Rule } from './types';
@@ -31,19 +33,25 @@ export const FRZ008: Rule = {
     const flags = tl.events.filter((e): e is SetFlagEvent => e.kind === 'setFlag');
     for (const unfreeze of flags) {
       if (unfreeze.value !== true) continue;
+      // Per unfreeze, read once for every freeze it is compared with (a long script has
+      // hundreds of both, and every state holds every model's regions).
+      let frozenBySite: Map<Site | undefined, [number, string, Region][]> | undefined;
+      let stillFrozenSites: Set<Site | undefined> | undefined;
+      let firstStep: TimelineEvent | undefined | null = null;
       for (const freeze of flags) {
         if (freeze === unfreeze || freeze.value !== false || freeze.stepsBefore !== unfreeze.stepsBefore) continue;
         // What `freeze` froze and still holds, right before the unfreeze.
-        const frozen = [...regionsOf(unfreeze.before)].filter(([, , r]) => !r.havoc && isDefinitely(r.rg, false) && r.rgSite === freeze.site);
+        frozenBySite ??= frozenRegionsBySite(unfreeze.before);
+        const frozen = frozenBySite.get(freeze.site) ?? [];
         if (frozen.length === 0) continue;
         if (!frozen.every(([root, path]) => isDefinitely(unfreeze.after.region(root, path).rg, true))) continue;
         // Everything the freeze touched must be undone, not just a head carved out of it.
-        const stillFrozen = [...regionsOf(unfreeze.after)].some(([, , r]) => r.rgSite === freeze.site && r.rg.has(false));
-        if (stillFrozen) continue;
+        stillFrozenSites ??= new Set([...regionsOf(unfreeze.after)].filter(([, , r]) => r.rg.has(false)).map(([, , r]) => r.rgSite));
+        if (stillFrozenSites.has(freeze.site)) continue;
         // And still undone when training starts: frozen again before the first step is fine.
-        const at = tl.events.indexOf(unfreeze);
-        const firstStep = tl.events.slice(at).find((e) => e.kind === 'step');
-        if (firstStep?.kind === 'step' && !frozen.every(([root, path]) => isDefinitely(firstStep.state.region(root, path).rg, true))) continue;
+        if (firstStep === null) firstStep = tl.events.slice(tl.events.indexOf(unfreeze)).find((e) => e.kind === 'step');
+        const step = firstStep;
+        if (step?.kind === 'step' && !frozen.every(([root, path]) => isDefinitely(step.state.region(root, path).rg, true))) continue;
         const unit = analysis.program.units[freeze.site.unit];
         report({
           messageId: 'undone',
@@ -58,3 +66,16 @@ export const FRZ008: Rule = {
     }
   },
 };
+
+/** The regions of a state that are certainly frozen (and not havoc), by the statement that froze them, in state order. */
+function frozenRegionsBySite(state: MachineState): Map<Site | undefined, [number, string, Region][]> {
+  const bySite = new Map<Site | undefined, [number, string, Region][]>();
+  for (const entry of regionsOf(state)) {
+    const r = entry[2];
+    if (r.havoc || !isDefinitely(r.rg, false)) continue;
+    const list = bySite.get(r.rgSite);
+    if (list) list.push(entry);
+    else bySite.set(r.rgSite, [entry]);
+  }
+  return bySite;
+}

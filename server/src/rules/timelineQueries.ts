@@ -52,7 +52,7 @@ export function optimizerKnown(opt: OptimizerInfo): boolean {
   return opt.groups.length > 0 && opt.groups.every((g) => g.set.root !== -1 && ![...g.covered.values()].some((c) => c.member === 'maybe'));
 }
 
-export function isDefinitely<T>(values: Set<T>, v: T): boolean {
+export function isDefinitely<T>(values: ReadonlySet<T>, v: T): boolean {
   return values.size === 1 && values.has(v);
 }
 
@@ -129,7 +129,7 @@ export function describeRegion(tl: Timeline, state: MachineState, root: number, 
   return `\`${full}\` (all but ${shown.join(', ')}${deeper.length > 3 ? ', …' : ''})`;
 }
 
-function sameFlags(a: Set<boolean>, b: Set<boolean>): boolean {
+function sameFlags(a: ReadonlySet<boolean>, b: ReadonlySet<boolean>): boolean {
   return a.size === b.size && [...a].every((x) => b.has(x));
 }
 

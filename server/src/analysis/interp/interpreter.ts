@@ -8,6 +8,7 @@ import { MachineState, freshGen, snapshotCoverage, triOf, type ModelInfo, type O
 import { parseImport } from '../imports';
 import type { Timeline, TimelineEvent } from './timeline';
 import { UNKNOWN, type Value } from './values';
+import { visitSummary } from './observe';
 
 /**
  * The freeze-state interpreter: runs a training script abstractly, statement
@@ -25,6 +26,19 @@ import { UNKNOWN, type Value } from './values';
 
 const MAX_CALL_DEPTH = 8;
 const MAX_UNROLL = 8;
+const MAX_UNROLLED_ITEMS = 1024;
+/**
+ * Statements and expressions nested in each other, counted together and
+ * across followed calls. Generated code nests thousands deep; past this the
+ * code is skipped (see skip()) instead of overflowing the stack.
+ */
+const MAX_NESTING = 200;
+/**
+ * Nested loops multiply (each runs its body twice or more): a loop nested
+ * deeper than this, or a body past this many runs, is skipped.
+ */
+const MAX_LOOP_NESTING = 10;
+const MAX_BODY_RUNS = 1000;
 
 interface Env {
   vars: Map<string, Value>;
@@ -150,8 +164,15 @@ export class Interpreter {
   private nextOptimizer = 1;
   private steps = 0;
   private depth = 0;
+  /** Statements and expressions being run, nested; see MAX_NESTING. */
+  private nesting = 0;
+  /** Runs of each loop body so far, by `${unit}:${body.from}`; see MAX_BODY_RUNS. */
+  private readonly bodyRuns = new Map<string, number>();
+  private readonly skippedNames = new Map<string, string[]>();
   private readonly callStack: FunctionInfo[] = [];
   private raised = false;
+  /** Elements of short comprehensions evaluated one by one so far (see evalComprehension). */
+  private unrolledItems = 0;
   /** The enclosing loops' `continue` and `break` states, innermost last. */
   private readonly loops: { continues: MachineState[]; breaks: MachineState[] }[] = [];
   private incomplete = false;
@@ -174,11 +195,8 @@ export class Interpreter {
     /** Where each import statement's module went (see imports.ts). */
     private readonly importTable: ReadonlyMap<string, number> = new Map(),
   ) {
-    this.explicitHookCalls = binder.callsByName.size >= 0 && this.programText().includes('.configure_optimizers(');
-  }
-
-  private programText(): string {
-    return this.binder.program.units.map((u) => u.text).join('\n');
+    // Unit by unit: the pattern has no line break, so it never spans two units of the joined text.
+    this.explicitHookCalls = binder.program.units.some((u) => u.text.includes('.configure_optimizers('));
   }
 
   run(): Timeline {
@@ -214,6 +232,19 @@ export class Interpreter {
   }
 
   private execStmt(unit: number, stmt: SyntaxNode, env: Env, st: MachineState, frame: Frame): MachineState | null {
+    if (this.nesting >= MAX_NESTING) {
+      this.skip(unit, stmt, env, st, `code nested deeper than ${MAX_NESTING} levels`);
+      return st;
+    }
+    this.nesting++;
+    try {
+      return this.execStmtHere(unit, stmt, env, st, frame);
+    } finally {
+      this.nesting--;
+    }
+  }
+
+  private execStmtHere(unit: number, stmt: SyntaxNode, env: Env, st: MachineState, frame: Frame): MachineState | null {
     this.budget.tick();
     switch (stmt.name) {
       case 'StatementGroup':
@@ -382,7 +413,19 @@ export class Interpreter {
       return;
     }
     if (t.name === 'TupleExpression' || t.name === 'ArrayExpression') {
-      namedChildren(t).forEach((el, i) => this.assign(unit, el, value.t === 'list' ? (value.items[i] ?? UNKNOWN) : UNKNOWN, env, st, stmt));
+      if (this.nesting >= MAX_NESTING) {
+        // A target nested thousands deep: its names now hold something unknown.
+        this.skip(unit, t, env, st, `code nested deeper than ${MAX_NESTING} levels`);
+        this.havocValue(value, st, `a value assigned in code that was skipped (code nested deeper than ${MAX_NESTING} levels)`);
+        for (const name of this.namesIn(unit, t)) this.setVar(env, name, UNKNOWN);
+        return;
+      }
+      this.nesting++;
+      try {
+        namedChildren(t).forEach((el, i) => this.assign(unit, el, value.t === 'list' ? (value.items[i] ?? UNKNOWN) : UNKNOWN, env, st, stmt));
+      } finally {
+        this.nesting--;
+      }
       return;
     }
     if (t.name !== 'MemberExpression') return;
@@ -454,6 +497,8 @@ export class Interpreter {
 
   /** Moves a model object into another one at `path`; its regions come along, same tensors. */
   private attach(child: number, root: number, path: string, st: MachineState): void {
+    // Linear in the model's size: an nn.Sequential of thousands of layers makes the attaches quadratic.
+    this.budget.tick();
     const info = this.models.get(child);
     if (info) info.attachedTo = { root, path };
     const target = st.writable(root);
@@ -512,7 +557,9 @@ export class Interpreter {
     for (let i = 0; i < kids.length; i++) {
       const k = kids[i];
       if (k.name === 'if' || k.name === 'elif') {
-        const body = kids.slice(i + 1).find((b) => b.name === 'Body');
+        // The next Body, found from here: searching from the start is quadratic in an if with thousands of elifs.
+        let body: SyntaxNode | undefined;
+        for (let j = i + 1; j < kids.length && !body; j++) if (kids[j].name === 'Body') body = kids[j];
         if (body) arms.push({ cond: kids[i + 1], body });
       } else if (k.name === 'else') {
         const body = kids[i + 1];
@@ -667,6 +714,13 @@ export class Interpreter {
    * left the loop by `break`.
    */
   private execIteration(unit: number, body: SyntaxNode, env: Env, st: MachineState, frame: Frame): { next: MachineState | null; broke: MachineState | null } {
+    const key = `${unit}:${body.from}`;
+    const runs = (this.bodyRuns.get(key) ?? 0) + 1;
+    this.bodyRuns.set(key, runs);
+    if (runs > MAX_BODY_RUNS || this.loops.length >= MAX_LOOP_NESTING) {
+      this.skip(unit, body, env, st, runs > MAX_BODY_RUNS ? `a loop body ran ${MAX_BODY_RUNS} times` : `loops nested deeper than ${MAX_LOOP_NESTING}`);
+      return { next: st, broke: null };
+    }
     const loop = { continues: [] as MachineState[], breaks: [] as MachineState[] };
     this.loops.push(loop);
     let end: MachineState | null;
@@ -870,6 +924,69 @@ export class Interpreter {
   // ---- expressions ---------------------------------------------------------
 
   eval(unit: number, node: SyntaxNode, env: Env, st: MachineState): Value {
+    if (this.nesting >= MAX_NESTING) {
+      this.skip(unit, node, env, st, `code nested deeper than ${MAX_NESTING} levels`);
+      return UNKNOWN;
+    }
+    this.nesting++;
+    try {
+      return this.evalHere(unit, node, env, st);
+    } finally {
+      this.nesting--;
+    }
+  }
+
+  /**
+   * Code past a depth or work cap is not run. Every model it names becomes
+   * unknown, and every model at all when it calls code of the program, so the
+   * rules stay silent about what it may have changed. Iterative: the node can
+   * be thousands of levels deep.
+   */
+  private skip(unit: number, node: SyntaxNode, env: Env, st: MachineState, why: string): void {
+    this.budget.exceeded(why);
+    this.incomplete = true;
+    for (const name of this.namesIn(unit, node)) {
+      this.budget.tick();
+      const v = this.lookup(env, name);
+      const reason = `${name}, used in code that was skipped (${why})`;
+      if (v?.t === 'function' || v?.t === 'class' || v?.t === 'namespace') {
+        // It runs code of the program, which can reach any model.
+        if (v.t === 'function' && v.self) this.havocValue(v.self, st, reason);
+        for (const root of [...st.models.keys()]) this.havocValue({ t: 'module', root, path: '' }, st, reason);
+      } else if (v?.t === 'instance') for (const f of v.fields.values()) this.havocValue(f, st, reason);
+      else if (v?.t === 'paramEach' || v?.t === 'moduleEach' || v?.t === 'nameEach') this.havocValue({ t: 'params', sets: [v.set] }, st, reason);
+      else if (v) this.havocValue(v, st, reason);
+    }
+  }
+
+  /** The distinct names in a node, walked once per node however often it is skipped. */
+  private namesIn(unit: number, node: SyntaxNode): string[] {
+    const key = `${unit}:${node.from}:${node.to}`;
+    let names = this.skippedNames.get(key);
+    if (names) return names;
+    const text = this.binder.program.units[unit].text;
+    const seen = new Set<string>();
+    const c = node.cursor();
+    let depth = 0;
+    for (;;) {
+      this.budget.tick();
+      if (c.name === 'VariableName') seen.add(text.slice(c.from, c.to));
+      if (c.firstChild()) {
+        depth++;
+        continue;
+      }
+      while (depth > 0 && !c.nextSibling()) {
+        c.parent();
+        depth--;
+      }
+      if (depth === 0) break;
+    }
+    names = [...seen];
+    this.skippedNames.set(key, names);
+    return names;
+  }
+
+  private evalHere(unit: number, node: SyntaxNode, env: Env, st: MachineState): Value {
     this.budget.tick();
     const n = unparen(node);
     switch (n.name) {
@@ -942,14 +1059,7 @@ export class Interpreter {
     if (v.t !== 'module') return v;
     const c = this.canonical(v.root, v.path);
     const key = `${unit}:${node.from}:${node.to}`;
-    const own = st.region(c.root, c.path);
-    const parts = [own, ...[...st.regions(c.root)].filter(([p]) => p !== c.path && (c.path === '' || p.startsWith(c.path + '.'))).map(([, r]) => r)];
-    const frozen = parts.filter((r) => r.rg.size === 1 && r.rg.has(false)).length;
-    const trainable = parts.filter((r) => r.rg.size === 1 && r.rg.has(true)).length;
-    const summary: Visit = {
-      flags: parts.some((r) => r.havoc) ? 'unknown' : frozen === parts.length ? 'frozen' : trainable === parts.length ? 'trainable' : frozen + trainable === parts.length ? `mixed: ${frozen} of ${parts.length} parts frozen` : 'frozen on some paths, trainable on others',
-      mode: [...new Set(parts.flatMap((r) => [...r.mode]))].sort().join(' or '),
-    };
+    const summary: Visit = visitSummary(st, c.root, c.path);
     const o = this.observations.get(key) ?? { unit, from: node.from, to: node.to, root: c.root, path: c.path, visits: [] };
     // One entry per distinct state, in the order first seen (gradual unfreezing reads as a sequence).
     if (!o.visits.some((x) => x.flags === summary.flags && x.mode === summary.mode)) o.visits.push(summary);
@@ -1007,6 +1117,24 @@ export class Interpreter {
     const ifIdx = kids.findIndex((k, i) => i > inIdx && k.name === 'if');
     const test = ifIdx > 0 ? kids[ifIdx + 1] : undefined;
     const iter = this.eval(unit, iterNode, env, st);
+    if (
+      iter.t === 'list' &&
+      !test &&
+      targets.length === 1 &&
+      unparen(targets[0]).name === 'VariableName' &&
+      iter.items.length <= 64 &&
+      // Nested comprehensions multiply: a budget for the whole analysis keeps five levels of range(64) cheap.
+      (this.unrolledItems += iter.items.length) <= MAX_UNROLLED_ITEMS
+    ) {
+      // `[Block(d) for _ in range(4)]`: a short list of known length, element by element (a ModuleList's children).
+      return {
+        t: 'list',
+        items: iter.items.map((item) => {
+          const local: Env = { vars: new Map([[this.text(unit, targets[0]), item]]), parent: env };
+          return element ? this.eval(unit, element, local, st) : UNKNOWN;
+        }),
+      };
+    }
     if (iter.t !== 'params' && iter.t !== 'modules') return UNKNOWN;
     const names = targets.length === 1 && unparen(targets[0]).name === 'TupleExpression' ? namedChildren(unparen(targets[0])) : targets;
     const out: ParamSet[] = [];
@@ -1689,6 +1817,14 @@ export class Interpreter {
           return UNKNOWN;
         }
         return this.unknownCall(method, args, st);
+      }
+      case 'namespace': {
+        // `helpers.freeze(model)` through an imported workspace module (the way a cycle imports,
+        // since `from a import f` fails while a is half-run): its function, as if imported by name.
+        const f = recv.vars.get(method);
+        if (f?.t === 'function') return this.callFunction(f.fn, f.self, evalArgs(), st);
+        if (f?.t === 'class') return this.instantiate(f.cls, evalArgs(), st, site);
+        return this.unknownCall(method, evalArgs(), st);
       }
       default:
         evalArgs();

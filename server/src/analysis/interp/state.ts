@@ -28,13 +28,17 @@ export interface ModelInfo {
 
 /** Everything FreezeLens tracks about one region of one model. */
 export interface Region {
+  /*
+   * The four sets are never changed in place (assign a new Set instead):
+   * copies of a region share them, which keeps copy-on-write cheap.
+   */
   /** Possible values of requires_grad for the region's params. */
-  rg: Set<boolean>;
+  rg: ReadonlySet<boolean>;
   /** Possible gradient states: none (grad is None) or held (a tensor, zeros included). */
-  grad: Set<'none' | 'held'>;
+  grad: ReadonlySet<'none' | 'held'>;
   /** train/eval of every module in the region; bnEval: BatchNorm put in eval on its own. */
-  mode: Set<'train' | 'eval'>;
-  bnEval: Set<boolean>;
+  mode: ReadonlySet<'train' | 'eval'>;
+  bnEval: ReadonlySet<boolean>;
   /** Identity of the parameter tensors: a replaced module gets new ones. */
   gen: number;
   pretrained: boolean;
@@ -75,20 +79,28 @@ export function freshGen(): number {
   return nextGen++;
 }
 
+/** The sets are read-only (see Region), so a copy shares them. */
 function cloneRegion(r: Region): Region {
-  return { ...r, rg: new Set(r.rg), grad: new Set(r.grad), mode: new Set(r.mode), bnEval: new Set(r.bnEval) };
+  return { ...r };
 }
 
-function joinSets<T>(a: Set<T>, b: Set<T>): Set<T> {
+function joinSets<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): Set<T> {
   return new Set([...a, ...b]);
+}
+
+/** `joinSets` for a region's read-only sets: the same set when the join adds nothing to `a`. */
+function joinFlags<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): ReadonlySet<T> {
+  if (a === b) return a;
+  for (const x of b) if (!a.has(x)) return joinSets(a, b);
+  return a;
 }
 
 function joinRegion(a: Region, b: Region): Region {
   return {
-    rg: joinSets(a.rg, b.rg),
-    grad: joinSets(a.grad, b.grad),
-    mode: joinSets(a.mode, b.mode),
-    bnEval: joinSets(a.bnEval, b.bnEval),
+    rg: joinFlags(a.rg, b.rg),
+    grad: joinFlags(a.grad, b.grad),
+    mode: joinFlags(a.mode, b.mode),
+    bnEval: joinFlags(a.bnEval, b.bnEval),
     gen: a.gen === b.gen ? a.gen : -1,
     // Pretrained on some path (weights loaded when a checkpoint file exists) is what the author means.
     pretrained: a.pretrained || b.pretrained,
@@ -179,7 +191,9 @@ export class MachineState {
       return this.models.get(root)!;
     }
     if (!this.owned.has(root)) {
-      m = new Map([...m].map(([k, v]) => [k, cloneRegion(v)]));
+      const copy = new Map<string, Region>();
+      for (const [k, v] of m) copy.set(k, cloneRegion(v));
+      m = copy;
       this.models.set(root, m);
       this.owned.add(root);
     }
@@ -216,24 +230,39 @@ export class MachineState {
 
   /** Membership of each region in a parameter set, splitting regions the set names. */
   membership(set: ParamSet): [string, Region, Tri][] {
-    const needed = [...set.prefixes, ...predicatePaths(set.predicate)];
-    if (needed.some((p) => !this.models.get(set.root)?.has(p))) for (const p of needed) this.ensureRegion(set.root, p);
+    return this.members(set, true);
+  }
+
+  /** `membership`, leaving out the regions outside the set unless `all`. */
+  private members(set: ParamSet, all: boolean): [string, Region, Tri][] {
+    const extra = predicatePaths(set.predicate);
+    const have = this.models.get(set.root);
+    if (set.prefixes.some((p) => !have?.has(p)) || extra.some((p) => !have?.has(p))) {
+      for (const p of set.prefixes) this.ensureRegion(set.root, p);
+      for (const p of extra) this.ensureRegion(set.root, p);
+    }
     const regions = this.regions(set.root);
-    const known = new Set(regions.keys());
+    const known = set.predicate ? new Set(regions.keys()) : undefined;
     const out: [string, Region, Tri][] = [];
     for (const [path, region] of regions) {
-      let m: Tri = set.prefixes.some((p) => isUnder(path, p)) ? 'yes' : 'no';
-      if (m !== 'no' && set.predicate) m = and(m, evalPredicate(set.predicate, path, known));
+      let m: Tri = 'no';
+      for (const p of set.prefixes) {
+        if (isUnder(path, p)) {
+          m = 'yes';
+          break;
+        }
+      }
+      if (m !== 'no' && set.predicate) m = and(m, evalPredicate(set.predicate, path, known!));
       if (m !== 'no' && set.onlyTrainable) m = and(m, triOf(region.rg, true));
       if (m !== 'no' && set.onlyFrozen) m = and(m, triOf(region.rg, false));
-      out.push([path, region, m]);
+      if (all || m !== 'no') out.push([path, region, m]);
     }
     return out;
   }
 
   /** Applies `write` to the regions of a set: definitely where members, as a join where maybe. */
   update(set: ParamSet, write: (r: Region) => void): void {
-    const members = this.membership(set).filter(([, , m]) => m !== 'no');
+    const members = this.members(set, false);
     if (members.length === 0) return;
     const m = this.writable(set.root);
     for (const [path, , member] of members) {
@@ -268,7 +297,7 @@ function regionAt(m: ReadonlyMap<string, Region>, path: string): Region {
 }
 
 /** Whether a set of possible values is exactly {v}, excludes v, or mixes. */
-export function triOf<T>(values: Set<T>, v: T): Tri {
+export function triOf<T>(values: ReadonlySet<T>, v: T): Tri {
   if (values.size === 1 && values.has(v)) return 'yes';
   return values.has(v) ? 'maybe' : 'no';
 }
