@@ -1041,7 +1041,11 @@ export class Interpreter {
       case 'ConditionalExpression': {
         const kids = namedChildren(n).filter((k) => k.name !== 'if' && k.name !== 'else');
         const c = kids[1] ? this.eval(unit, kids[1], env, st) : UNKNOWN;
-        if (c.t === 'bool') return this.eval(unit, c.v ? kids[0] : kids[2], env, st);
+        if (c.t === 'bool') {
+          // Half-typed `a if cond else` has no third part.
+          const chosen = c.v ? kids[0] : kids[2];
+          return chosen ? this.eval(unit, chosen, env, st) : UNKNOWN;
+        }
         const a = this.eval(unit, kids[0], env, st);
         const b = kids[2] ? this.eval(unit, kids[2], env, st) : UNKNOWN;
         return sameValue(a, b) ? a : UNKNOWN;
