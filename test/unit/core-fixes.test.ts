@@ -3,14 +3,10 @@
 // finding go away on a re-check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { applyFix, check, py } from './helpers';
+import { applyFix, check, py, pythonCompiles } from './helpers';
 import { DEFAULT_CONFIG } from '../../server/src/config/config';
 import type { Finding } from '../../server/src/rules/types';
 
-function pythonCompiles(source: string): boolean {
-  return spawnSync('python3', ['-c', 'import sys; compile(sys.stdin.read(), "fixed.py", "exec")'], { input: source }).status === 0;
-}
 
 function only(source: string, rule: string): Finding & { line: number } {
   const found = check(source).findings.filter((f) => f.ruleId === rule);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { check, py } from './helpers';
+import { applyFix, check, py, pythonCompiles } from './helpers';
 import { SourceUnit } from '../../server/src/python/sourceUnit';
 import { checkProgram } from '../../server/src/engine/check';
 
@@ -343,17 +343,7 @@ test('requires_grad from a name test: True where it holds, False elsewhere', () 
 });
 
 /** The whole text after applying every edit of a fix (edits may be in any order). */
-function applied(source: string, fix: { edits: { span: { from: number; to: number }; newText: string }[] }): string {
-  let text = source;
-  for (const e of [...fix.edits].sort((a, b) => b.span.from - a.span.from)) text = text.slice(0, e.span.from) + e.newText + text.slice(e.span.to);
-  return text;
-}
 
-function pythonCompiles(source: string): boolean {
-  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-  const r = spawnSync('python3', ['-c', 'import sys; compile(sys.stdin.read(), "fixed.py", "exec")'], { input: source });
-  return r.status === 0;
-}
 
 const FROZEN_RESNET_TRAINING = py`
   from torchvision import models
@@ -378,14 +368,14 @@ test('FRZ002 fixes: set_bn_eval after train(), or FrozenBatchNorm2d after the fr
   assert.equal(frz002.fixes.length, 2);
   const [helper, convert] = frz002.fixes;
   assert.equal(helper.preferred, true);
-  const a = applied(FROZEN_RESNET_TRAINING, helper);
+  const a = applyFix(FROZEN_RESNET_TRAINING, helper);
   assert.match(a, /^import torch$/m, 'adds the import the helper needs');
   assert.match(a, /^def set_bn_eval\(module\):$/m);
   assert.match(a, /^ {4}model\.train\(\)\n {4}set_bn_eval\(model\)$/m, 'called right after train(), same indentation');
   assert.ok(pythonCompiles(a), a);
   assert.deepEqual(check(a).findings.filter((f) => f.ruleId === 'FRZ002'), []);
 
-  const b = applied(FROZEN_RESNET_TRAINING, convert);
+  const b = applyFix(FROZEN_RESNET_TRAINING, convert);
   assert.match(b, /^def convert_frozen_batchnorm\(module\):$/m);
   assert.match(b, /^for p in model\.parameters\(\):\n {4}p\.requires_grad = False\nconvert_frozen_batchnorm\(model\)$/m, 'after the freeze loop, not inside it');
   assert.ok(pythonCompiles(b), b);
@@ -394,7 +384,7 @@ test('FRZ002 fixes: set_bn_eval after train(), or FrozenBatchNorm2d after the fr
 
 test('FRZ001 fix filters the optimizer to trainable parameters; FRZ006 fix sets grads to None', () => {
   const frz001 = check(FROZEN_RESNET_TRAINING).findings.find((f) => f.ruleId === 'FRZ001')!;
-  const fixed = applied(FROZEN_RESNET_TRAINING, frz001.fixes[0]);
+  const fixed = applyFix(FROZEN_RESNET_TRAINING, frz001.fixes[0]);
   assert.match(fixed, /optim\.SGD\(filter\(lambda p: p\.requires_grad, model\.parameters\(\)\), lr=0\.1/);
   assert.deepEqual(check(fixed).findings.filter((f) => f.ruleId === 'FRZ001'), []);
 
@@ -410,7 +400,7 @@ test('FRZ001 fix filters the optimizer to trainable parameters; FRZ006 fix sets 
   `;
   const frz006 = check(stale).findings.find((f) => f.ruleId === 'FRZ006')!;
   assert.ok(frz006, 'FRZ006 fires');
-  const noneFixed = applied(stale, frz006.fixes[0]);
+  const noneFixed = applyFix(stale, frz006.fixes[0]);
   assert.match(noneFixed, /opt\.zero_grad\(set_to_none=True\)/);
   assert.deepEqual(check(noneFixed).findings.filter((f) => f.ruleId === 'FRZ006'), []);
 });
@@ -418,7 +408,7 @@ test('FRZ001 fix filters the optimizer to trainable parameters; FRZ006 fix sets 
 test('FRZ012 fix replaces the toggle with eval()', () => {
   const src = HEAD + 'model = models.resnet18()\nfor m in model.modules():\n    if isinstance(m, nn.BatchNorm2d):\n        m.track_running_stats = False\n';
   const f = check(src).findings.find((x) => x.ruleId === 'FRZ012')!;
-  assert.match(applied(src, f.fixes[0]), /^ {8}m\.eval\(\)$/m);
+  assert.match(applyFix(src, f.fixes[0]), /^ {8}m\.eval\(\)$/m);
 });
 
 test('FRZ006 with torch 1.13 pinned: zero_grad() keeps zeroed gradients, and the message says why', () => {

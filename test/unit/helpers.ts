@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { checkProgram } from '../../server/src/engine/check';
 import { DEFAULT_CONFIG, type EffectiveConfig } from '../../server/src/config/config';
 import { SourceUnit } from '../../server/src/python/sourceUnit';
@@ -32,4 +33,9 @@ export function py(strings: TemplateStringsArray, ...values: unknown[]): string 
   const lines = raw.replace(/^\n/, '').split('\n');
   const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => /^ */.exec(l)![0].length));
   return lines.map((l) => l.slice(indent)).join('\n');
+}
+
+/** Whether CPython compiles the text: a quick fix must leave code that runs. */
+export function pythonCompiles(source: string): boolean {
+  return spawnSync('python3', ['-c', 'import sys; compile(sys.stdin.read(), "fixed.py", "exec")'], { input: source }).status === 0;
 }
