@@ -1,4 +1,6 @@
-// Bundles the client, the server, the CLI and the webview into dist/ with esbuild.
+// Bundles the client, the server, the CLI and the webview into dist/ with esbuild,
+// and copies the data the server and CLI read at run time into dist/data/.
+import * as fs from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -34,6 +36,11 @@ const builds = [
     outfile: 'dist/webview/main.js',
   },
 ];
+
+// Data the server and CLI read at run time (server/src/models/catalog.ts looks in dist/data/).
+const dataFiles = ['server/data/torchvision-catalog.json'];
+fs.mkdirSync('dist/data', { recursive: true });
+for (const f of dataFiles) fs.copyFileSync(f, `dist/data/${f.split('/').pop()}`);
 
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();
