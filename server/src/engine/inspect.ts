@@ -1,6 +1,9 @@
 import type { Analysis } from '../analysis/analyze';
 import type { Span } from '../analysis/facts';
-import { describeRegion, isDefinitely, modelName, optimizerCovers, optimizerEvents, regionsOf } from '../rules/timelineQueries';
+import { isUnder } from '../analysis/interp/paramSet';
+import { flagOf, percent, regionFor } from '../models/counts';
+import { formatCount, subtreeParams, walk } from '../models/tree';
+import { describeRegion, isDefinitely, modelName, optimizerCovers, optimizerEvents, regionsOf, type OptimizerEvent } from '../rules/timelineQueries';
 
 /**
  * What the editor shows besides diagnostics: hover on a module expression
@@ -26,14 +29,45 @@ export function hoverAt(analysis: InspectedAnalysis, unit: number, offset: numbe
   }
   if (!best) return undefined;
   const name = best.path === '' ? modelName(tl, best.root) : `${modelName(tl, best.root)}.${best.path}`;
-  const describe = (v: { flags: string; mode: string }) =>
-    v.flags === 'unknown' ? 'unknown (a call FreezeLens does not follow received this model)' : `${v.flags}, ${v.mode} mode`;
+  const describe = (v: { flags: string; mode: string; counts?: string }) =>
+    v.flags === 'unknown' ? 'unknown (a call FreezeLens does not follow received this model)' : `${v.flags}, ${v.mode} mode${v.counts ? `; ${v.counts}` : ''}`;
   const lines = best.visits.map(describe);
   const body = lines.length === 1 ? lines[0] : lines.map((l, i) => `${i + 1}. ${l}`).join('\n');
   return {
     span: { unit, from: best.from, to: best.to },
     markdown: lines.length === 1 ? `**\`${name}\`** here: ${body}` : `**\`${name}\`** here, as execution reaches it:\n\n${body}`,
   };
+}
+
+/**
+ * Exact counts for an optimizer: the params it holds that require grad, of
+ * all params of the models it touches. Undefined unless every model's
+ * structure and every region's flags are known.
+ */
+function optimizerCounts(ev: OptimizerEvent): { trains: number; total: number } | undefined {
+  const roots = new Set(ev.opt.groups.map((g) => g.set.root));
+  let trains = 0;
+  let total = 0;
+  for (const root of roots) {
+    const tree = ev.state.trees.get(root);
+    const regions = ev.state.models.get(root);
+    if (!tree || !regions) return undefined;
+    const all = subtreeParams(tree);
+    if (all === null) return undefined;
+    total += all;
+    for (const [path, node] of walk(tree)) {
+      const own = (node.params ?? 0) - (node.tied ?? 0);
+      if (own === 0) continue;
+      const region = regionFor(regions, path);
+      if (!region) return undefined;
+      const regionPath = [...regions.keys()].filter((p) => isUnder(path, p)).sort((a, b) => b.length - a.length)[0] ?? '';
+      const covered = optimizerCovers(ev.opt, root, regionPath, region);
+      const flag = flagOf(region);
+      if (covered === 'maybe' || flag === null) return undefined;
+      if (covered === 'yes' && flag) trains += own;
+    }
+  }
+  return total > 0 ? { trains, total } : undefined;
 }
 
 export interface Lens {
@@ -57,10 +91,13 @@ export function optimizerLenses(analysis: InspectedAnalysis): Lens[] {
       (isDefinitely(region.rg, false) ? frozen : trains).push(describeRegion(tl, ev.state, root, path).replace(/`/g, ''));
     }
     const total = trains.length + frozen.length;
+    const counted = unknown ? undefined : optimizerCounts(ev);
     let title: string;
     if (unknown && total === 0) title = `${ev.opt.kind}: parameters not known here`;
     else {
-      title = `${ev.opt.kind} trains ${trains.length} of ${total} part${total === 1 ? '' : 's'}`;
+      title = counted
+        ? `${ev.opt.kind} trains ${formatCount(counted.trains)} of ${formatCount(counted.total)} params${percent(counted.trains, counted.total)}`
+        : `${ev.opt.kind} trains ${trains.length} of ${total} part${total === 1 ? '' : 's'}`;
       if (trains.length > 0) title += `: ${trains.slice(0, 3).join(', ')}${trains.length > 3 ? ', …' : ''}`;
       if (frozen.length > 0) title += ` · holds frozen: ${frozen.slice(0, 2).join(', ')}${frozen.length > 2 ? ', …' : ''}`;
       if (unknown) title += ' · partly unknown';

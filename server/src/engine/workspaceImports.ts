@@ -70,7 +70,7 @@ export function createImportResolver(options: ResolverOptions = {}): WorkspaceIm
   const fileOf = (id: string) => {
     // A notebook cell's URI names the notebook file; its fragment names the cell.
     if (/^(file|vscode-notebook-cell):/.test(id)) return fileURLToPath(id.replace(/^vscode-notebook-cell:/, 'file:').replace(/#.*$/, ''));
-    return path.resolve(id.replace(/#cell\d+$/, ''));
+    return path.resolve(id.replace(/#[\w-]*$/, ''));
   };
 
   const load = (file: string): SourceUnit | undefined => {

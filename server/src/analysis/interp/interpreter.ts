@@ -3,12 +3,17 @@ import type { Binder, ClassInfo, FunctionInfo } from '../binder';
 import type { AnalysisBudget } from '../budget';
 import type { ValueKinds } from '../valueKind';
 import { callArgs, children, namedChildren, nodeText, unparen } from '../../python/syntax';
-import type { NamePredicate, ParamSet, Tri } from './paramSet';
+import { isUnder, type NamePredicate, type ParamSet, type Tri } from './paramSet';
 import { MachineState, freshGen, snapshotCoverage, triOf, type ModelInfo, type OptimizerInfo, type Region, type Site } from './state';
 import { parseImport } from '../imports';
 import type { Timeline, TimelineEvent } from './timeline';
 import { UNKNOWN, type Value } from './values';
 import { visitSummary } from './observe';
+import { ClassEvaluator } from '../../models/classEval';
+import { libraryModel } from '../../models/library';
+import { nnLayer, type LayerArg, type LayerArgs } from '../../models/nnLayers';
+import { findNode, pathsWhere, sizeAttribute, withChild, type ModuleNode } from '../../models/tree';
+import { trainsSummary } from '../../models/counts';
 
 /**
  * The freeze-state interpreter: runs a training script abstractly, statement
@@ -61,6 +66,8 @@ export interface Visit {
   flags: string;
   /** 'train', 'eval' or 'eval or train'. */
   mode: string;
+  /** "trains 5,130 of 11,181,642 params (0.05%)", where the module's structure is known. */
+  counts?: string;
 }
 
 interface Frame {
@@ -201,12 +208,16 @@ export class Interpreter {
 
   run(): Timeline {
     let st: MachineState | null = new MachineState();
+    let last = st;
     this.binder.program.units.forEach((unit, index) => {
       if (index >= this.mainUnits) return;
       if (!st) st = new MachineState();
       st = this.execBlock(index, unit.tree.topNode, this.moduleEnv, st, { returns: [], exits: [] });
+      if (st) last = st;
     });
     return {
+      finalState: (st as MachineState | null) ?? last,
+      unattributedFlagWrites: this.unattributedFlagWrites,
       events: this.events,
       models: this.models,
       batchNormPaths: this.batchNormPaths,
@@ -444,6 +455,7 @@ export class Interpreter {
     const attr = this.text(unit, prop);
     const receiver = this.eval(unit, obj, env, st);
     if (attr === 'requires_grad') {
+      if (receiver.t === 'unknown') this.unattributedFlagWrites = true;
       if (receiver.t !== 'paramEach') return;
       if (value.t === 'bool') return this.writeFlag(receiver.set, value.v, st, site);
       // `p.requires_grad = name.startswith("fc.")`: True where the test holds, False elsewhere.
@@ -520,6 +532,12 @@ export class Interpreter {
       map.set(root, set);
     }
     if (this.frozenBatchNorm.has(child)) this.frozenBatchNorm.add(root);
+    const parentTree = st.trees.get(root);
+    if (parentTree) {
+      const childTree = st.trees.get(child) ?? { name: '', cls: this.models.get(child)?.label ?? '?', params: null, buffers: null, children: [], partial: true };
+      st.trees.set(root, withChild(parentTree, path, childTree) ?? { ...parentTree, partial: true });
+    }
+    st.trees.delete(child);
     for (const [k, v] of [...this.fields]) {
       if (k.startsWith(`${child}:`)) this.fields.set(`${root}:${joinPath(path, k.slice(String(child).length + 1))}`, v);
     }
@@ -1066,7 +1084,13 @@ export class Interpreter {
     const summary: Visit = visitSummary(st, c.root, c.path);
     const o = this.observations.get(key) ?? { unit, from: node.from, to: node.to, root: c.root, path: c.path, visits: [] };
     // One entry per distinct state, in the order first seen (gradual unfreezing reads as a sequence).
-    if (!o.visits.some((x) => x.flags === summary.flags && x.mode === summary.mode)) o.visits.push(summary);
+    if (!o.visits.some((x) => x.flags === summary.flags && x.mode === summary.mode)) {
+      // Counted only for a new visit: a walk of the subtree, not worth doing at every evaluation.
+      const tree = st.trees.get(c.root);
+      const sub = tree && findNode(tree, c.path);
+      if (sub) summary.counts = trainsSummary(sub, c.path, st.regions(c.root));
+      o.visits.push(summary);
+    }
     this.observations.set(key, o);
     return v;
   }
@@ -1210,6 +1234,14 @@ export class Interpreter {
       const index = indexNode ? this.eval(unit, indexNode, env, st) : UNKNOWN;
       if (obj.t === 'module') {
         if (index.t === 'num' && index.v >= 0 && Number.isInteger(index.v)) return { t: 'module', root: obj.root, path: joinPath(obj.path, String(index.v)) };
+        if (index.t === 'num' && Number.isInteger(index.v)) {
+          // `features[-1]`: the last child, where the structure says how many there are.
+          const c = this.canonical(obj.root, obj.path);
+          const tree = st.trees.get(c.root);
+          const node = tree && findNode(tree, c.path);
+          const child = node && !node.partial ? node.children[node.children.length + index.v] : undefined;
+          return child ? { t: 'module', root: obj.root, path: joinPath(obj.path, child.name) } : UNKNOWN;
+        }
         if (index.t === 'str') return { t: 'module', root: obj.root, path: joinPath(obj.path, index.v) };
         return UNKNOWN;
       }
@@ -1231,7 +1263,13 @@ export class Interpreter {
         if (!known && (attr === 'weight' || attr === 'bias' || /(_weight|_bias|^weight_|token|embed$|embedding$|_scale$|^gamma$|^beta$)/.test(attr))) {
           return { t: 'paramEach', set: { root: c.root, prefixes: [joinPath(c.path, attr)] } };
         }
-        if (/^(in_features|out_features|num_features|in_channels|out_channels|hidden_size|embed_dim|num_classes)$/.test(attr)) return UNKNOWN;
+        if (/^(in_features|out_features|num_features|in_channels|out_channels|hidden_size|embed_dim|num_classes|embedding_dim|num_embeddings)$/.test(attr)) {
+          // `model.fc.in_features`: read from the layer's tree where the structure is known.
+          const tree = st.trees.get(c.root);
+          const layer = tree && findNode(tree, c.path);
+          const size = layer && sizeAttribute(layer, attr);
+          return size === undefined ? UNKNOWN : { t: 'num', v: size };
+        }
         return { t: 'module', root: c.root, path: joinPath(c.path, attr) };
       }
       case 'instance':
@@ -1297,11 +1335,14 @@ export class Interpreter {
     const text = this.binder.program.units[unit].text;
     const raw = callArgs(text, argList);
     const site: Site = this.siteAt(unit, call);
-    const evalArgs = () => ({
-      positional: raw.positional.map((a) => this.eval(unit, a, env, st)),
-      keyword: new Map([...raw.keyword].map(([k, v]) => [k, this.eval(unit, v, env, st)])),
-      star: raw.hasStar,
-    });
+    // Evaluated once: the arguments may build modules, and a second evaluation would build them again.
+    let evaluated: { positional: Value[]; keyword: Map<string, Value>; star: boolean } | undefined;
+    const evalArgs = () =>
+      (evaluated ??= {
+        positional: raw.positional.map((a) => this.eval(unit, a, env, st)),
+        keyword: new Map([...raw.keyword].map(([k, v]) => [k, this.eval(unit, v, env, st)])),
+        star: raw.hasStar,
+      });
 
     if (callee.name === 'MemberExpression' && callee.lastChild?.name === 'PropertyName') {
       const method = this.text(unit, callee.lastChild);
@@ -1413,7 +1454,9 @@ export class Interpreter {
       const normLayer = raw.keyword.get('norm_layer');
       const normText = normLayer ? this.text(unit, unparen(normLayer)) : undefined;
       const bnFamily = BATCHNORM_FAMILIES.test(arch) ? true : arch ? false : undefined;
+      const lib = libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st));
       return this.newModel(`${q}()`, site, this.isPretrainedCall(unit, raw), st, {
+        tree: lib?.tree,
         bn: normText === undefined ? bnFamily : /^(nn\.|torch\.nn\.)?BatchNorm2d$/.test(normText) ? bnFamily : /FrozenBatchNorm/.test(normText) ? false : undefined,
         dropout: DROPOUT_FAMILIES.test(arch) ? true : undefined,
         family: arch,
@@ -1422,14 +1465,17 @@ export class Interpreter {
     }
     if (q === 'timm.create_model' || q === 'timm.models.create_model') {
       const arch = this.stringLiteral(unit, raw.positional[0] ?? call) ?? '';
+      const lib = libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st));
       return this.newModel('timm.create_model()', site, this.isPretrainedCall(unit, raw), st, {
+        tree: lib?.tree,
         bn: BATCHNORM_FAMILIES.test(arch) ? true : /^(vit|deit|swin|beit|convnext|eva)/.test(arch) ? false : undefined,
         family: `timm:${arch}`,
         label: text.slice(call.from, call.to),
       });
     }
     if (last === 'from_pretrained' && /^(transformers|peft|diffusers|sentence_transformers|open_clip)\./.test(q)) {
-      return this.newModel(`${parts[parts.length - 2]}.from_pretrained()`, site, true, st, { bn: false, label: text.slice(call.from, call.to) });
+      const lib = libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st));
+      return this.newModel(`${parts[parts.length - 2]}.from_pretrained()`, site, true, st, { bn: false, label: text.slice(call.from, call.to), tree: lib?.tree, family: lib?.family });
     }
     if (q === 'torch.compile' || q === 'copy.copy') return evalArgs().positional[0] ?? UNKNOWN;
     if (q === 'copy.deepcopy') {
@@ -1516,18 +1562,28 @@ export class Interpreter {
     const bn = isBN && !(trackOff && this.text(unit, trackOff) === 'False');
     const isDropout = /Dropout/.test(cls);
     const args = evalArgs();
-    const m = this.newModel(`nn.${cls}()`, site, false, st, { bn, dropout: isDropout, label: this.text(unit, call) });
+    const container = /^(Sequential|ModuleList|ModuleDict)$/.test(cls);
+    const tree: ModuleNode | undefined = container
+      ? { name: '', cls, params: 0, buffers: 0, paramNames: [], children: [] }
+      : cls === 'Parameter'
+        ? undefined
+        : nnLayer(cls, this.layerArgs(unit, raw, args, st));
+    const m = this.newModel(`nn.${cls}()`, site, false, st, { bn, dropout: isDropout, label: this.text(unit, call), tree });
     if (PARAMETERLESS.test(cls)) st.writable(m.root).get('')!.empty = true;
     if (cls === 'Sequential' || cls === 'ModuleList') {
       const items = cls === 'ModuleList' ? (args.positional[0]?.t === 'list' ? args.positional[0].items : []) : args.positional;
       items.forEach((v, i) => {
         if (v.t === 'module' && v.path === '') this.attach(v.root, m.root, String(i), st);
+        else this.graftCopy(m.root, String(i), v, st);
       });
-      if (raw.hasStar) this.markUnknownStructure(m.root);
+      if (raw.hasStar) this.markUnknownStructure(m.root, st);
       // The number of children, so slices (`model[:3]`) name exact children; moves with the model on attach.
       else if (items.every((v) => v.t === 'module' && v.path === '')) this.fields.set(`${m.root}:#len`, { t: 'num', v: items.length });
     } else if (cls === 'ModuleDict' && args.positional[0]?.t === 'dict') {
-      for (const [k, v] of args.positional[0].entries) if (v.t === 'module' && v.path === '') this.attach(v.root, m.root, k, st);
+      for (const [k, v] of args.positional[0].entries) {
+        if (v.t === 'module' && v.path === '') this.attach(v.root, m.root, k, st);
+        else this.graftCopy(m.root, k, v, st);
+      }
     } else if (/^Transformer(Encoder|Decoder)$/.test(cls)) {
       // The stack copies its layer: it has Dropout exactly when the layer does.
       const layer = args.positional[0] ?? args.keyword.get('encoder_layer') ?? args.keyword.get('decoder_layer');
@@ -1544,38 +1600,161 @@ export class Interpreter {
     return m;
   }
 
-  private markUnknownStructure(root: number): void {
+  /**
+   * nn.Module.train() calls train() on every child, so a submodule's own
+   * override (mmdet's norm_eval, a frozen_stages re-freeze) runs too. The
+   * outermost overrides below `path` run, in registration order.
+   */
+  private trainOverridesBelow(root: number, path: string, arg: Value, st: MachineState): void {
+    const prefix = `${root}:`;
+    const found: string[] = [];
+    for (const [k, v] of this.fields) {
+      if (!k.startsWith(prefix) || !k.endsWith('#class') || v.t !== 'class') continue;
+      const sub = k.slice(prefix.length, -'#class'.length);
+      if (sub === path || !isUnder(sub, path)) continue;
+      if (this.methodOf(v.cls, 'train', { t: 'module', root, path: sub })?.t === 'function') found.push(sub);
+    }
+    for (const sub of found) {
+      if (found.some((o) => o !== sub && isUnder(sub, o))) continue;
+      const cls = (this.fields.get(`${root}:${sub}#class`) as { cls: ClassInfo }).cls;
+      const self: Value = { t: 'module', root, path: sub };
+      const override = this.methodOf(cls, 'train', self);
+      if (override?.t === 'function' && this.depth < MAX_CALL_DEPTH) this.callFunction(override.fn, self, { positional: [arg], keyword: new Map(), star: false }, st);
+    }
+  }
+
+  private markUnknownStructure(root: number, st: MachineState): void {
     const info = this.models.get(root);
     if (info) {
       info.hasBatchNorm ??= undefined;
     }
+    const tree = st.trees.get(root);
+    if (tree) st.trees.set(root, { ...tree, partial: true });
   }
+
+  /**
+   * A container given a module that already lives in another model
+   * (`nn.Sequential(model.features, head)`): the same module, now listed
+   * here too. Its tree is copied; anything else makes the container partial.
+   */
+  private graftCopy(root: number, name: string, v: Value, st: MachineState): void {
+    const tree = st.trees.get(root);
+    if (!tree) return;
+    const sub = v.t === 'module' ? this.treeAt(st, v.root, v.path) : undefined;
+    st.trees.set(root, sub ? (withChild(tree, name, sub) ?? { ...tree, partial: true }) : { ...tree, partial: true });
+  }
+
+  /** The module tree of `root.path` in a state, following attachments; undefined when not known. */
+  treeAt(st: MachineState, root: number, path: string): ModuleNode | undefined {
+    const c = this.canonical(root, path);
+    const tree = st.trees.get(c.root);
+    return tree && findNode(tree, c.path);
+  }
+
+  /** Arguments as literals for the model catalog and the nn layer table; a module argument is its tree. */
+  private layerArgs(unit: number, raw: ReturnType<typeof callArgs>, args: { positional: Value[]; keyword: Map<string, Value>; star: boolean }, st: MachineState): LayerArgs {
+    const conv = (v: Value): LayerArg => {
+      switch (v.t) {
+        case 'num':
+        case 'str':
+        case 'bool':
+          return v.v;
+        case 'none':
+          return null;
+        case 'list':
+          return v.items.map(conv);
+        case 'module': {
+          const tree = this.treeAt(st, v.root, v.path);
+          return tree ? { tree } : undefined;
+        }
+        default:
+          return undefined;
+      }
+    };
+    const keyword = new Map<string, LayerArg>();
+    for (const [k, v] of args.keyword) {
+      let a = conv(v);
+      // `weights=ResNet18_Weights.DEFAULT`: an enum the interpreter does not model; what matters is that it is not None.
+      if (a === undefined && /^(weights|pretrained|weights_backbone|pretrained_backbone)$/.test(k)) {
+        const node = raw.keyword.get(k);
+        const t = node ? this.text(unit, unparen(node)) : '';
+        a = t === 'None' ? null : t === 'False' ? false : /^[\w.]+$/.test(t) && /Weights|DEFAULT|IMAGENET|True/.test(t) ? `<${t}>` : undefined;
+      }
+      keyword.set(k, a);
+    }
+    return { positional: args.positional.map(conv), keyword, star: args.star };
+  }
+
+  private classEvaluator?: ClassEvaluator;
+  /** requires_grad was written on parameters the interpreter could not place: trainable counts are then unknown. */
+  private unattributedFlagWrites = false;
 
   private newModel(
     kind: string,
     site: Site,
     pretrained: boolean,
     st: MachineState,
-    opts: { bn?: boolean; dropout?: boolean; family?: string; label?: string; cls?: ClassInfo } = {},
+    opts: { bn?: boolean; dropout?: boolean; family?: string; label?: string; cls?: ClassInfo; tree?: ModuleNode } = {},
   ): Extract<Value, { t: 'module' }> {
     const id = this.nextModel++;
     this.models.set(id, { id, label: opts.label ?? kind, site, pretrained, hasBatchNorm: opts.bn, hasDropout: opts.dropout, family: opts.family });
     st.addModel(id, pretrained);
-    if (opts.bn) this.batchNormPaths.set(id, new Set([opts.family !== undefined ? '*' : '']));
-    if (opts.dropout) this.dropoutPaths.set(id, new Set([opts.family !== undefined ? '*' : '']));
+    if (opts.tree) this.setTree(id, opts.tree, st);
+    else {
+      if (opts.bn) this.batchNormPaths.set(id, new Set([opts.family !== undefined ? '*' : '']));
+      if (opts.dropout) this.dropoutPaths.set(id, new Set([opts.family !== undefined ? '*' : '']));
+    }
     if (opts.cls) this.classOf.set(id, opts.cls);
     return { t: 'module', root: id, path: '' };
+  }
+
+  /**
+   * A model's structure became known: where its BatchNorm and Dropout sit
+   * now come from the tree, path by path, instead of a guess per family.
+   */
+  private setTree(id: number, tree: ModuleNode, st: MachineState): void {
+    st.trees.set(id, tree);
+    const bn = pathsWhere(tree, (n) => n.runningStats === true);
+    const drop = pathsWhere(tree, (n) => n.dropout === true);
+    const info = this.models.get(id)!;
+    const complete = !pathsWhere(tree, (n) => n.partial === true || n.params === null).length;
+    if (bn.length > 0) this.batchNormPaths.set(id, new Set(bn));
+    else this.batchNormPaths.delete(id);
+    if (drop.length > 0) this.dropoutPaths.set(id, new Set(drop));
+    else this.dropoutPaths.delete(id);
+    info.hasBatchNorm = bn.length > 0 ? true : complete ? false : undefined;
+    info.hasDropout = drop.length > 0 ? true : complete ? false : undefined;
+    info.structureKnown = true;
   }
 
   private instantiate(cls: ClassInfo, args: { positional: Value[]; keyword: Map<string, Value>; star: boolean }, st: MachineState, site: Site): Value {
     const isModule = this.kinds.isModuleClass(cls);
     if (isModule === 'yes') {
       const m = this.newModel(`${cls.name}()`, site, false, st, { cls, label: `${cls.name}(...)` });
+      // While __init__ runs, submodules attached so far are findable (`self.net.features[-1]`);
+      // the exact tree replaces this one afterwards.
+      st.trees.set(m.root, { name: '', cls: cls.name, params: null, buffers: null, children: [], partial: true });
       const init = this.methodOf(cls, '__init__', m);
       if (init?.t === 'function') this.callFunction(init.fn, m, args, st);
       const info = this.models.get(m.root)!;
       info.hasBatchNorm = (this.batchNormPaths.get(m.root)?.size ?? 0) > 0 ? true : info.hasBatchNorm;
       info.pretrained = [...st.regions(m.root).values()].some((r) => r.pretrained);
+      // The exact structure comes from the class evaluator, which runs __init__ on the argument values.
+      this.classEvaluator ??= new ClassEvaluator(this.binder, this.importTable);
+      const conv = (v: Value): LayerArg => {
+        if (v.t === 'num' || v.t === 'str' || v.t === 'bool') return v.v;
+        if (v.t === 'none') return null;
+        if (v.t === 'list') return v.items.map(conv);
+        if (v.t === 'dict') return { entries: [...v.entries].map(([k, x]): [string, LayerArg] => [k, conv(x)]) };
+        if (v.t === 'module') {
+          const tree = this.treeAt(st, v.root, v.path);
+          return tree ? { tree } : undefined;
+        }
+        return undefined;
+      };
+      const tree = args.star ? undefined : this.classEvaluator.instantiate(cls, args.positional.map(conv), new Map([...args.keyword].map(([k, v]) => [k, conv(v)])));
+      if (tree) this.setTree(m.root, tree, st);
+      else st.trees.delete(m.root);
       return m;
     }
     if (isModule === 'unknown') return UNKNOWN;
@@ -1651,6 +1830,7 @@ export class Interpreter {
               return recv;
             }
             this.setMode(whole, mode, false, st, site, c.path !== '');
+            this.trainOverridesBelow(c.root, c.path, arg, st);
             return recv;
           }
           case 'zero_grad': {

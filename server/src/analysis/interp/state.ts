@@ -1,4 +1,5 @@
 import type { SyntaxNode } from '@lezer/common';
+import { joinTrees, type ModuleNode } from '../../models/tree';
 import { and, evalPredicate, isUnder, predicatePaths, type ParamSet, type Tri } from './paramSet';
 
 /** A place in the program: unit index and syntax node. */
@@ -22,6 +23,8 @@ export interface ModelInfo {
   family?: string;
   /** The variable it was first assigned to, for messages: `model`. */
   name?: string;
+  /** The module tree is known (catalog, nn layer, or an evaluated workspace class): see MachineState.trees. */
+  structureKnown?: boolean;
   /** Where this object was attached into another model (`model.fc = head`). */
   attachedTo?: { root: number; path: string };
 }
@@ -127,10 +130,17 @@ export class MachineState {
   private owned = new Set<number>();
   noGradDepth = 0;
   ddpWrapped = new Set<number>();
+  /**
+   * The module tree of each model whose structure is known, as it stands at
+   * this point (head replacements change it). Trees are immutable, so
+   * states share them freely.
+   */
+  trees = new Map<number, ModuleNode>();
 
   clone(): MachineState {
     const s = new MachineState();
     s.models = new Map(this.models);
+    s.trees = new Map(this.trees);
     // Both sides now share every inner map; neither may write to them in place.
     this.owned.clear();
     s.noGradDepth = this.noGradDepth;
@@ -145,6 +155,7 @@ export class MachineState {
     other.owned.clear();
     this.noGradDepth = other.noGradDepth;
     this.ddpWrapped = other.ddpWrapped;
+    this.trees = other.trees;
   }
 
   join(other: MachineState): MachineState {
@@ -167,6 +178,13 @@ export class MachineState {
     other.owned.clear();
     s.noGradDepth = Math.min(this.noGradDepth, other.noGradDepth);
     s.ddpWrapped = joinSets(this.ddpWrapped, other.ddpWrapped);
+    for (const id of new Set([...this.trees.keys(), ...other.trees.keys()])) {
+      const a = this.trees.get(id);
+      const b = other.trees.get(id);
+      // A model built on one path only, or changed differently on two, is known only where both agree.
+      const t = a && b ? joinTrees(a, b) : a ?? b;
+      if (t) s.trees.set(id, a && b ? t : { ...t, partial: true });
+    }
     return s;
   }
 

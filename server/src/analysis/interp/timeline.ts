@@ -40,6 +40,10 @@ export interface Timeline {
   incomplete: boolean;
   /** torch major.minor that decides zero_grad's default, and where it was read from. */
   torchVersion: { major: number; minor: number; source: string };
-  /** For a site in an imported module (`unit:from:to`), the program's call that led there. */
+  /** The state where the program ends (the last reachable one): module trees and flags at the end of the script. */
+  finalState: MachineState;
+  /** Some `x.requires_grad = ...` wrote to parameters the interpreter could not place: what trains is not known exactly. */
+  unattributedFlagWrites: boolean;
+    /** For a site in an imported module (`unit:from:to`), the program's call that led there. */
   callers: Map<string, Site>;
 }

@@ -1,0 +1,157 @@
+import type { Analysis } from '../analysis/analyze';
+import type { Span } from '../analysis/facts';
+
+import type { MachineState, Region } from '../analysis/interp/state';
+import type { Timeline } from '../analysis/interp/timeline';
+import { catalogTree } from '../models/catalog';
+import { flagOf, percent, regionFor, trainableUnder } from '../models/counts';
+import { formatCount, joinPath, subtreeParams, type ModelSource, type ModuleNode } from '../models/tree';
+
+/**
+ * The models an analysis knows, as reports: the module tree with exact
+ * counts, and what trains at the end of the script. The CLI's `models` verb,
+ * the `freezelens/modelTree` request and hover all read these.
+ */
+
+export interface ModelTreeNode {
+  /** The module's name in `named_modules()`: '' for the model. */
+  path: string;
+  class: string;
+  /** Own parameters and buffers (`recurse=False`); null when not known. */
+  params: number | null;
+  buffers: number | null;
+  children: ModelTreeNode[];
+  /** At the end of the script: whether the module's own params require grad; null when not known or mixed. */
+  trainable?: boolean | null;
+  /** The module's mode at the end of the script (`eval` for BatchNorm put in eval on its own). */
+  mode?: 'train' | 'eval' | null;
+  batchNorm?: boolean;
+  dropout?: boolean;
+  /** Children may be missing: parts were built where the analysis could not follow. */
+  partial?: boolean;
+}
+
+export interface ModelReport {
+  /** The variable the model was assigned to, or the construction text. */
+  name: string;
+  source: ModelSource;
+  /** The construction as written: `models.resnet18(weights=None)`, `Net(num_classes=7)`. */
+  call: string;
+  totalParams: number | null;
+  trainableParams: number | null;
+  root: ModelTreeNode;
+  /** Where it was built; absent for a catalog lookup. */
+  site?: Span;
+}
+
+/** The models of a program: every top-level model with a known tree that holds parameters. */
+export function modelReports(analysis: Pick<Analysis, 'timeline'>): ModelReport[] {
+  const tl = analysis.timeline;
+  if (!tl) return [];
+  const out: ModelReport[] = [];
+  for (const [root, info] of tl.models) {
+    // Models the program names: the parts built inside a class's __init__ are in its tree already.
+    if (info.attachedTo || !info.name) continue;
+    const tree = tl.finalState.trees.get(root);
+    if (!tree) continue;
+    const total = subtreeParams(tree);
+    // Losses and activations built at top level are modules too, but not models anyone plans.
+    if (total === 0 || (tree.children.length === 0 && tree.params === 0)) continue;
+    out.push(reportOf(tl, root, tree, tl.finalState));
+  }
+  return out;
+}
+
+export function reportOf(tl: Timeline, root: number, tree: ModuleNode, st: MachineState): ModelReport {
+  const info = tl.models.get(root)!;
+  const regions = st.models.get(root);
+  const node = toNode(tree, '', regions);
+  return {
+    name: info.name ?? info.label,
+    source: info.family ? 'catalog' : 'class',
+    call: info.label,
+    totalParams: subtreeParams(tree),
+    trainableParams: tl.unattributedFlagWrites ? null : trainable(tree, regions),
+    root: node,
+    site: { unit: info.site.unit, from: info.site.node.from, to: info.site.node.to },
+  };
+}
+
+/** A catalog architecture on its own (`freezelens models --catalog resnet18`): everything trains. */
+export function catalogReport(name: string, numClasses?: number): ModelReport | undefined {
+  const tree = catalogTree(name, { numClasses });
+  if (!tree) return undefined;
+  const total = subtreeParams(tree);
+  return { name, source: 'catalog', call: `${name}(${numClasses === undefined ? '' : `num_classes=${numClasses}`})`, totalParams: total, trainableParams: total, root: toNode(tree, '', undefined) };
+}
+
+function toNode(tree: ModuleNode, path: string, regions: ReadonlyMap<string, Region> | undefined): ModelTreeNode {
+  const r = regions && regionFor(regions, path);
+  const mode = !r ? 'train' : r.havoc || r.mode.size !== 1 ? null : tree.runningStats && r.bnEval.size === 1 && r.bnEval.has(true) ? 'eval' : [...r.mode][0];
+  return {
+    path,
+    class: tree.cls,
+    params: tree.params,
+    buffers: tree.buffers,
+    children: tree.children.map((c) => toNode(c, joinPath(path, c.name), regions)),
+    trainable: regions ? flagOf(r) : true,
+    mode,
+    ...(tree.runningStats ? { batchNorm: true } : {}),
+    ...(tree.dropout ? { dropout: true } : {}),
+    ...(tree.partial ? { partial: true } : {}),
+  };
+}
+
+function trainable(tree: ModuleNode, regions: ReadonlyMap<string, Region> | undefined): number | null {
+  return trainableUnder(tree, '', regions);
+}
+
+/** The JSON of `freezelens models --format json`: exactly the documented keys. */
+export function modelsJson(reports: ModelReport[]): string {
+  const strip = (n: ModelTreeNode): unknown => ({ path: n.path, class: n.class, params: n.params, buffers: n.buffers, children: n.children.map(strip) });
+  return `${JSON.stringify({ models: reports.map((r) => ({ name: r.name, source: r.source, call: r.call, totalParams: r.totalParams, trainableParams: r.trainableParams, root: strip(r.root) })) })}\n`;
+}
+
+/** An indented table: module, class, own params, subtree params, buffers, state. */
+export function modelsText(reports: ModelReport[]): string {
+  if (reports.length === 0) return 'No models with a known structure in this file.\n';
+  const lines: string[] = [];
+  for (const r of reports) {
+    const pct = r.totalParams && r.trainableParams !== null ? percent(r.trainableParams, r.totalParams) : '';
+    lines.push(`${r.name} = ${r.call}  [${r.source}]`);
+    lines.push(`  trains ${count(r.trainableParams)} of ${count(r.totalParams)} params${pct}`);
+    const rows: string[][] = [['module', 'class', 'params', 'total', 'buffers', 'state']];
+    const walk = (n: ModelTreeNode, depth: number): number | null => {
+      const row = [`${'  '.repeat(depth)}${n.path === '' ? '(model)' : n.path.slice(n.path.lastIndexOf('.') + 1)}`, n.class, count(n.params), '', count(n.buffers), state(n)];
+      rows.push(row);
+      let sub: number | null = n.partial ? null : n.params;
+      for (const c of n.children) {
+        const t = walk(c, depth + 1);
+        sub = sub === null || t === null ? null : sub + t;
+      }
+      row[3] = count(sub);
+      return sub;
+    };
+    walk(r.root, 0);
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+    for (const row of rows) lines.push(`  ${row.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd()}`);
+    lines.push('');
+  }
+  return `${lines.join('\n')}`;
+}
+
+function count(n: number | null): string {
+  return n === null ? '?' : formatCount(n);
+}
+
+function state(n: ModelTreeNode): string {
+  const parts: string[] = [];
+  if (n.trainable === false) parts.push('frozen');
+  else if (n.trainable === null) parts.push('frozen?');
+  if (n.mode === 'eval') parts.push('eval');
+  if (n.batchNorm) parts.push('BN');
+  if (n.dropout) parts.push('dropout');
+  if (n.partial) parts.push('partial');
+  return parts.join(' ');
+}
+
