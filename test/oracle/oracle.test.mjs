@@ -27,7 +27,7 @@ import { EVIDENCE, FIXTURE_DIR, checkPython, evaluate, loadFixtures, parseFixtur
 const ONLY = (process.env.FREEZELENS_ORACLE_ONLY ?? '').split(',').filter(Boolean);
 const fixtures = loadFixtures(ONLY);
 const RULES = ['FRZ001', 'FRZ002', 'FRZ003', 'FRZ004', 'FRZ005', 'FRZ006', 'FRZ007', 'FRZ008', 'FRZ009', 'FRZ010',
-  'FRZ011', 'FRZ012', 'FRZ013', 'FRZ014', 'FRZ015', 'FRZ017'];
+  'FRZ011', 'FRZ012', 'FRZ013', 'FRZ014', 'FRZ015', 'FRZ016', 'FRZ017'];
 const HOUR = 60 * 60 * 1000;
 
 describe('fixture set', { skip: ONLY.length > 0 && 'subset selected' }, () => {

@@ -315,3 +315,44 @@ test('FRZ002 and FRZ013 follow where BatchNorm and Dropout really are', () => {
   `);
   assert.ok(!plain.findings.some((f) => f.ruleId === 'FRZ013' || f.ruleId === 'FRZ002'), plain.findings.map((f) => f.ruleId).join());
 });
+
+test('FRZ016 states the consequence of the whole filter: negated, combined, computed', () => {
+  const negated = check(py`
+    import torch
+    from torchvision import models
+
+    model = models.vit_b_16(weights="DEFAULT")
+    for name, p in model.named_parameters():
+        if "fc" not in name:
+            p.requires_grad = False
+  `).findings.filter((f) => f.ruleId === 'FRZ016');
+  assert.equal(negated.length, 1);
+  assert.match(negated[0].message, /`"fc" in name` matches no parameter of `model` \(vit_b_16\), so the negated test selects every parameter: everything is frozen by it/);
+
+  // One arm of an `or` is a typo; the other still selects layer1, so no claim that nothing is frozen.
+  const combined = check(py`
+    from torchvision import models
+
+    model = models.resnet18(weights="DEFAULT")
+    for name, p in model.named_parameters():
+        if name.startswith("layer1.") or name.startswith("layr2."):
+            p.requires_grad = False
+  `).findings.filter((f) => f.ruleId === 'FRZ016');
+  assert.equal(combined.length, 1);
+  assert.match(combined[0].message, /^`name\.startswith\("layr2\."\)` matches no parameter of `model` \(resnet18\)\. Its top-level modules/);
+
+  // Prefixes computed with an f-string: the finding goes on the `if` test.
+  const computed = check(py`
+    from torchvision import models
+
+    model = models.resnet18(weights="DEFAULT")
+    prefixes = tuple(f"layers.{i}." for i in range(2))
+    for name, p in model.named_parameters():
+        if name.startswith(prefixes):
+            p.requires_grad = False
+  `);
+  const f = computed.findings.filter((x) => x.ruleId === 'FRZ016');
+  assert.equal(f.length, 1);
+  assert.equal(f[0].line, 6);
+  assert.match(f[0].message, /None of `name\.startswith\("layers\.0\."\)`, `name\.startswith\("layers\.1\."\)`/);
+});

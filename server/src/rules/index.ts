@@ -13,11 +13,12 @@ import { FRZ012 } from './FRZ012';
 import { FRZ013 } from './FRZ013';
 import { FRZ014 } from './FRZ014';
 import { FRZ015 } from './FRZ015';
+import { FRZ016 } from './FRZ016';
 import { FRZ017 } from './FRZ017';
 import type { Rule } from './types';
 
 /** Every rule, in id order. A new rule is one file plus one line here. */
-export const RULES: readonly Rule[] = [FRZ001, FRZ002, FRZ003, FRZ004, FRZ005, FRZ006, FRZ007, FRZ008, FRZ009, FRZ010, FRZ011, FRZ012, FRZ013, FRZ014, FRZ015, FRZ017];
+export const RULES: readonly Rule[] = [FRZ001, FRZ002, FRZ003, FRZ004, FRZ005, FRZ006, FRZ007, FRZ008, FRZ009, FRZ010, FRZ011, FRZ012, FRZ013, FRZ014, FRZ015, FRZ016, FRZ017];
 
 export const RULES_BY_ID: ReadonlyMap<string, Rule> = new Map(RULES.map((r) => [r.meta.id, r]));
 

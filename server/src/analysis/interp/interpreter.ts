@@ -932,6 +932,29 @@ export class Interpreter {
     return n.name === 'VariableName' ? this.lookup(env, this.text(unit, n)) : undefined;
   }
 
+  /** `f"encoder.layer.{i}."` with plain replacements of known strings and integers; anything else is unknown. */
+  private formatString(unit: number, n: SyntaxNode, env: Env, st: MachineState): Value {
+    const raw = this.text(unit, n);
+    const m = /^[fF][rR]?(['"]{1,3})([\s\S]*)\1$/.exec(raw) ?? /^[rR][fF](['"]{1,3})([\s\S]*)\1$/.exec(raw);
+    if (!m) return UNKNOWN;
+    const bodyStart = n.from + raw.indexOf(m[2], m[1].length);
+    let out = '';
+    let at = bodyStart;
+    for (const rep of n.getChildren('FormatReplacement')) {
+      out += this.binder.program.units[unit].text.slice(at, rep.from);
+      const inner = rep.firstChild?.nextSibling;
+      // A conversion (`!r`) or a format spec (`:03d`) changes the text: not modelled.
+      if (!inner || children(rep).length !== 3) return UNKNOWN;
+      const v = this.eval(unit, inner, env, st);
+      if (v.t === 'str') out += v.v;
+      else if (v.t === 'num' && Number.isInteger(v.v)) out += String(v.v);
+      else return UNKNOWN;
+      at = rep.to;
+    }
+    out += this.binder.program.units[unit].text.slice(at, n.to - m[1].length);
+    return { t: 'str', v: out.replace(/\{\{/g, '{').replace(/\}\}/g, '}') };
+  }
+
   private stringLiteral(unit: number, node: SyntaxNode): string | undefined {
     const n = unparen(node);
     if (n.name !== 'String') return undefined;
@@ -1018,6 +1041,8 @@ export class Interpreter {
         const s = this.stringLiteral(unit, n);
         return s === undefined ? UNKNOWN : { t: 'str', v: s };
       }
+      case 'FormatString':
+        return this.formatString(unit, n, env, st);
       case 'Boolean':
         return { t: 'bool', v: this.text(unit, n) === 'True' };
       case 'None':
@@ -1509,6 +1534,9 @@ export class Interpreter {
       case 'iter':
       case 'sorted':
       case 'reversed': {
+        // `tuple(f"layer{i}." for i in KEEP)`: a generator as the only argument.
+        const argList = call.lastChild?.name === 'ArgList' ? call.lastChild : null;
+        if (argList?.getChild('for') && (q === 'list' || q === 'tuple')) return this.evalComprehension(unit, argList, env, st);
         const v = evalArgs().positional[0];
         // list(seq) of a Sequential: its children.
         if (v?.t === 'module' && (q === 'list' || q === 'iter' || q === 'tuple')) return { t: 'modules', set: { root: v.root, prefixes: [v.path] }, children: true };
