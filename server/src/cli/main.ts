@@ -3,6 +3,9 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkProgram } from '../engine/check';
+import { analyze } from '../analysis/analyze';
+import { catalogReport, modelReports, modelsJson, modelsText, type ModelReport } from '../engine/models';
+import { SourceUnit } from '../python/sourceUnit';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject } from '../config/load';
 import { createImportResolver } from '../engine/workspaceImports';
@@ -13,8 +16,14 @@ import { discover, loadFile } from './files';
 import { formatJson, formatSarif, formatText, type FileFindings, type ReportInput, type RunError } from './report';
 
 const USAGE = `Usage: freezelens check [options] PATH...
+       freezelens models [--call 'Net(num_classes=7)'] [--format text|json] FILE
+       freezelens models --catalog NAME [--num-classes N] [--format text|json]
 
-Checks Python scripts and Jupyter notebooks for PyTorch parameter-freezing mistakes.
+check   Checks Python scripts and Jupyter notebooks for PyTorch parameter-freezing mistakes.
+models  Prints the module trees of the models a file builds, with exact parameter counts per
+        module and what trains at the end of the script. --call evaluates a constructor call in
+        the file's scope (for files that only define classes); --catalog prints an architecture
+        of the built-in catalog (torchvision, timm, Hugging Face names).
 
 Options:
   --format text|json|sarif   output format (default: text)
@@ -53,6 +62,9 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
         select: { type: 'string' },
         ignore: { type: 'string' },
         verbose: { type: 'boolean' },
+        call: { type: 'string' },
+        catalog: { type: 'string' },
+        'num-classes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -71,6 +83,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
     return 0;
   }
   const [command, ...paths] = positionals;
+  if (command === 'models') return runModels(paths, values, io);
   if (command !== 'check') {
     io.stderr(command ? `freezelens: unknown command '${command}'\n\n${USAGE}` : USAGE);
     return 2;
@@ -162,6 +175,67 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
   io.stdout(format === 'json' ? formatJson(input) : format === 'sarif' ? formatSarif(input) : formatText(input));
   const findings = results.reduce((n, r) => n + r.findings.length, 0);
   return findings > 0 || errors.length > 0 ? 1 : 0;
+}
+
+/** `freezelens models`: exit 0 with the trees, 1 when nothing is known, 2 on a usage error. */
+function runModels(paths: string[], values: { format?: string; call?: string; catalog?: string; 'num-classes'?: string }, io: CliIO): number {
+  const format = values.format ?? 'text';
+  if (format !== 'text' && format !== 'json') {
+    io.stderr(`freezelens: models --format must be text or json, not '${format}'\n`);
+    return 2;
+  }
+  const print = (reports: ModelReport[]) => io.stdout(format === 'json' ? modelsJson(reports) : modelsText(reports));
+  if (values.catalog !== undefined) {
+    const n = values['num-classes'] === undefined ? undefined : Number(values['num-classes']);
+    if (n !== undefined && !(Number.isInteger(n) && n > 0)) {
+      io.stderr(`freezelens: --num-classes must be a positive integer\n`);
+      return 2;
+    }
+    const report = catalogReport(values.catalog, n);
+    if (!report) {
+      io.stderr(`freezelens: '${values.catalog}' is not in the catalog\n`);
+      return 1;
+    }
+    print([report]);
+    return 0;
+  }
+  if (paths.length !== 1) {
+    io.stderr(`freezelens: models needs one FILE (or --catalog NAME)\n\n${USAGE}`);
+    return 2;
+  }
+  const file = path.resolve(io.cwd, paths[0]);
+  let loaded;
+  try {
+    loaded = loadFile(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    io.stderr(`${paths[0]}: error: ${err.code ? `cannot read file (${err.code})` : err.message}\n`);
+    return 1;
+  }
+  const program = { ...loaded.program, resolveImport: createImportResolver() };
+  const target = '__freezelens_model__';
+  if (values.call !== undefined) {
+    // The call runs in the file's scope, as a statement appended to it.
+    program.units = [...program.units, new SourceUnit(`${file}#call`, `${target} = ${values.call}\n`)];
+  }
+  const analysis = analyze(program, { torchVersion: findTorchVersion(path.dirname(file)) });
+  let reports = modelReports(analysis);
+  if (values.call !== undefined) {
+    const tl = analysis.timeline;
+    const root = tl && [...tl.models.values()].find((m) => m.name === target && !m.attachedTo);
+    reports = reports.filter((r) => r.name === target);
+    if (!root) {
+      io.stderr(`freezelens: ${values.call} does not build a model FreezeLens can follow in ${paths[0]}\n`);
+      return 1;
+    }
+    if (reports.length === 0) {
+      // A model whose structure is not known at all: reported with unknown counts rather than left out.
+      reports = [{ name: values.call, source: 'class', call: values.call, totalParams: null, trainableParams: null, root: { path: '', class: root.label.replace(/\(.*$/s, ''), params: null, buffers: null, children: [] } }];
+    }
+    reports = reports.map((r) => ({ ...r, name: values.call!, call: values.call! }));
+  }
+  print(reports);
+  return 0;
 }
 
 function splitCodes(list: string): string[] {

@@ -4,6 +4,8 @@ import type { Span } from '../analysis/facts';
 import type { MachineState, Region } from '../analysis/interp/state';
 import type { Timeline } from '../analysis/interp/timeline';
 import { catalogTree } from '../models/catalog';
+import { hfTree } from '../models/hf';
+import { timmTree } from '../models/timm';
 import { flagOf, percent, regionFor, trainableUnder } from '../models/counts';
 import { formatCount, joinPath, subtreeParams, type ModelSource, type ModuleNode } from '../models/tree';
 
@@ -77,12 +79,25 @@ export function reportOf(tl: Timeline, root: number, tree: ModuleNode, st: Machi
   };
 }
 
-/** A catalog architecture on its own (`freezelens models --catalog resnet18`): everything trains. */
+/**
+ * A catalog architecture on its own (`freezelens models --catalog resnet18`),
+ * freshly built so everything trains: a torchvision builder name, a timm
+ * name (`timm/convnext_tiny` or a name only timm has), or a Hugging Face
+ * checkpoint (its AutoModel).
+ */
 export function catalogReport(name: string, numClasses?: number): ModelReport | undefined {
-  const tree = catalogTree(name, { numClasses });
-  if (!tree) return undefined;
+  const nc = numClasses === undefined ? '' : `num_classes=${numClasses}`;
+  const timmName = name.replace(/^timm[:/]/, '');
+  const found: [ModuleNode | undefined, string][] = [
+    [name.startsWith('timm') ? undefined : catalogTree(name, { numClasses }), `torchvision.models.${name}(${nc})`],
+    [timmTree(timmName, { numClasses }), `timm.create_model(${JSON.stringify(timmName)}${nc ? `, ${nc}` : ''})`],
+    [numClasses === undefined ? hfTree('AutoModel', name) : hfTree('AutoModelForSequenceClassification', name, { numLabels: numClasses }), `transformers.${numClasses === undefined ? 'AutoModel' : 'AutoModelForSequenceClassification'}.from_pretrained(${JSON.stringify(name)}${numClasses === undefined ? '' : `, num_labels=${numClasses}`})`],
+  ];
+  const hit = found.find(([tree]) => tree);
+  if (!hit) return undefined;
+  const [tree, call] = hit as [ModuleNode, string];
   const total = subtreeParams(tree);
-  return { name, source: 'catalog', call: `${name}(${numClasses === undefined ? '' : `num_classes=${numClasses}`})`, totalParams: total, trainableParams: total, root: toNode(tree, '', undefined) };
+  return { name, source: 'catalog', call, totalParams: total, trainableParams: total, root: toNode(tree, '', undefined) };
 }
 
 function toNode(tree: ModuleNode, path: string, regions: ReadonlyMap<string, Region> | undefined): ModelTreeNode {
