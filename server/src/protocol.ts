@@ -4,6 +4,8 @@
  * renamed request or setting cannot drift between the two sides.
  */
 
+import type { ModelReport } from './engine/models';
+
 /** Display name of the server and of its output channel. */
 export const SERVER_NAME = 'FreezeLens';
 /** The `source` field of every diagnostic. */
@@ -25,4 +27,35 @@ export interface FreezeLensSettings {
 export interface InitializationOptions {
   /** Delay between the last keystroke and the diagnostics, in ms. */
   debounceMs?: number;
+}
+
+/**
+ * `freezelens/modelTree` (params `{ uri }`, a file or notebook URI): the
+ * models the analysis knows in that document, each with its module tree,
+ * exact parameter counts, and every module's freeze flag and mode at the end
+ * of the script. `analysed` is false until the document has been analysed.
+ */
+export const MODEL_TREE_REQUEST = 'freezelens/modelTree';
+
+export interface ModelTreeParams {
+  uri: string;
+}
+
+export interface ModelTreeResult {
+  uri: string;
+  analysed: boolean;
+  models: (Omit<ModelReport, 'site'> & {
+    /** Where the model is built, and in which document (a notebook's cell). */
+    range?: { start: { line: number; character: number }; end: { line: number; character: number } };
+    unitUri?: string;
+  })[];
+}
+
+/** `freezelens/workspaceModels` (no params): the nn.Module classes defined in the workspace's Python files. */
+export const WORKSPACE_MODELS_REQUEST = 'freezelens/workspaceModels';
+
+export interface WorkspaceModelsResult {
+  /** Python files indexed. */
+  files: number;
+  classes: { name: string; uri: string; line: number; bases: string[] }[];
 }

@@ -79,7 +79,7 @@ export class Server {
     readonly conn: ProtocolConnection,
   ) {}
 
-  static async start(initializationOptions: Record<string, unknown> = { debounceMs: 0 }): Promise<Server> {
+  static async start(initializationOptions: Record<string, unknown> = { debounceMs: 0 }, workspaceFolders: { uri: string; name: string }[] | null = null): Promise<Server> {
     const proc = spawn(process.execPath, [SERVER, '--stdio'], { stdio: 'pipe' });
     const conn = createProtocolConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
     const server = new Server(proc, conn);
@@ -110,7 +110,8 @@ export class Server {
     conn.listen();
     await conn.sendRequest(InitializeRequest.type, {
       processId: process.pid,
-      rootUri: null,
+      rootUri: workspaceFolders?.[0]?.uri ?? null,
+      workspaceFolders,
       initializationOptions,
       capabilities: {
         workspace: { configuration: true, didChangeWatchedFiles: { dynamicRegistration: true } },

@@ -1,8 +1,10 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   createConnection,
   DidChangeWatchedFilesNotification,
+  FileChangeType,
   MessageType,
   NotebookDocuments,
   ProposedFeatures,
@@ -17,13 +19,25 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { checkProgram } from '../engine/check';
 import { createImportResolver } from '../engine/workspaceImports';
 import { hoverAt, optimizerLenses, type InspectedAnalysis } from '../engine/inspect';
+import { modelReports } from '../engine/models';
+import { WorkspaceIndex } from '../engine/workspaceIndex';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject, type LoadedPyproject } from '../config/load';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
 import type { Program } from '../python/program';
 import { ruleDocPath } from '../rules';
 import type { Finding } from '../rules/types';
-import { NOTEBOOK_TYPE, SETTINGS_SECTION, type FreezeLensSettings, type InitializationOptions } from '../protocol';
+import {
+  MODEL_TREE_REQUEST,
+  NOTEBOOK_TYPE,
+  SETTINGS_SECTION,
+  WORKSPACE_MODELS_REQUEST,
+  type FreezeLensSettings,
+  type InitializationOptions,
+  type ModelTreeParams,
+  type ModelTreeResult,
+  type WorkspaceModelsResult,
+} from '../protocol';
 import { findPackageRoot } from '../packageRoot';
 import { spanRange, toCodeActions, toDiagnostic } from './convert';
 import { NotebookCells, PythonDocuments } from './documents';
@@ -42,6 +56,8 @@ interface Published {
    * the next keystroke would move them into the old generation every time.
    */
   analysis?: InspectedAnalysis;
+  /** Files of the workspace modules the analysis followed (as file paths): a change to one re-analyses this program. */
+  imports: string[];
   unit: number;
   findings: { finding: Finding; diagnostic: Diagnostic }[];
 }
@@ -63,6 +79,8 @@ export function startServer(connection: Connection): void {
   let debounceMs = 100;
   let canRequestConfiguration = false;
   let canRefreshLenses = false;
+  const workspaceRoots: string[] = [];
+  const workspaceIndex = new WorkspaceIndex();
 
   const log = (message: string) => connection.console.log(`[${new Date().toISOString()}] ${message}`);
   // A notification, not window/showMessageRequest: there is nothing to answer, and a
@@ -71,6 +89,10 @@ export function startServer(connection: Connection): void {
 
   connection.onInitialize((params): InitializeResult => {
     const options = (params.initializationOptions ?? {}) as InitializationOptions;
+    for (const f of params.workspaceFolders ?? []) {
+      const p = filePathOf(f.uri);
+      if (p) workspaceRoots.push(p);
+    }
     if (typeof options.debounceMs === 'number' && options.debounceMs >= 0) debounceMs = options.debounceMs;
     canRequestConfiguration = !!params.capabilities.workspace?.configuration;
     canRefreshLenses = !!params.capabilities.workspace?.codeLens?.refreshSupport;
@@ -97,7 +119,23 @@ export function startServer(connection: Connection): void {
       },
     );
     log(`server started (debounce ${debounceMs} ms)`);
+    // The class index is built after start-up, off the first analysis's path.
+    setTimeout(() => {
+      const started = performance.now();
+      const files = workspaceRoots.reduce((n, root) => n + workspaceIndex.addFolder(root), 0);
+      log(`indexed ${files} Python files (${workspaceIndex.moduleClasses().length} nn.Module classes) in ${(performance.now() - started).toFixed(0)} ms`);
+    }, 0);
   });
+
+  /** Programs that imported one of these files are analysed again: what they call may have changed. */
+  const reanalyseImporters = (files: string[]) => {
+    const changed = new Set(files.map((f) => filePathOf(f) ?? f));
+    for (const [uri, p] of published) {
+      if (!p.imports.some((f) => changed.has(f))) continue;
+      if (p.program.units.length === 1 && documents.get(uri)) scheduleDocument(uri);
+      else if (p.unit === 0) scheduleNotebook(p.program.id);
+    }
+  };
 
   const docUris = new Map<string, string>();
   const docUri = (ruleId: string) => {
@@ -180,6 +218,7 @@ export function startServer(connection: Connection): void {
     if (generations.get(program.id) !== generation) return;
     let findings: Finding[] = [];
     let analysis: InspectedAnalysis | undefined;
+    let imports: string[] = [];
     const size = program.units.reduce((n, u) => n + u.text.length, 0);
     if (excluded) {
       // excluded by configuration: publish nothing
@@ -196,6 +235,7 @@ export function startServer(connection: Connection): void {
         const result = checkProgram({ ...program, resolveImport }, config, { torchVersion });
         findings = result.findings;
         analysis = result.analysis && { timeline: result.analysis.timeline };
+        if (result.analysis) imports = result.analysis.program.units.slice(result.analysis.mainUnits).map((u) => filePathOf(u.id) ?? u.id);
         logNotes(program.id, result.notes);
       } catch (e) {
         log(`analysis of ${program.id} failed: ${(e as Error).stack ?? e}`);
@@ -206,7 +246,7 @@ export function startServer(connection: Connection): void {
     program.units.forEach((unit, index) => {
       const mine = findings.filter((f) => f.span.unit === index);
       const entries = mine.map((finding) => ({ finding, diagnostic: toDiagnostic(program, finding, docUri) }));
-      published.set(unit.id, { program, analysis, unit: index, findings: entries });
+      published.set(unit.id, { program, analysis, imports, unit: index, findings: entries });
       void connection.sendDiagnostics({ uri: unit.id, diagnostics: entries.map((e) => e.diagnostic) });
     });
     // Lenses are computed from the analysis that just finished, which lags the text by the debounce.
@@ -262,6 +302,8 @@ export function startServer(connection: Connection): void {
     if (!documents.get(textDocument.uri)) return;
     documents.change(textDocument.uri, contentChanges, textDocument.version);
     scheduleDocument(textDocument.uri);
+    // Scripts that import this file see its editor text: analyse them again (each debounced on its own).
+    reanalyseImporters([textDocument.uri]);
   });
   connection.onDidCloseTextDocument(({ textDocument }) => {
     if (!documents.get(textDocument.uri)) return;
@@ -308,8 +350,21 @@ export function startServer(connection: Connection): void {
   });
   connection.onDidChangeWatchedFiles(({ changes }) => {
     resolveImport.invalidate();
-    // A changed Python file is seen by the next analysis of a script importing it, as before.
-    if (changes.length > 0 && changes.every((c) => c.uri.endsWith('.py'))) return;
+    const pyFiles = changes.filter((c) => c.uri.endsWith('.py'));
+    for (const c of pyFiles) {
+      const file = filePathOf(c.uri);
+      if (!file) continue;
+      if (c.type === FileChangeType.Deleted) workspaceIndex.remove(file);
+      else {
+        try {
+          workspaceIndex.update(file, fs.readFileSync(file, 'utf8'));
+        } catch {
+          workspaceIndex.remove(file);
+        }
+      }
+    }
+    reanalyseImporters(pyFiles.map((c) => c.uri));
+    if (changes.length > 0 && pyFiles.length === changes.length) return;
     pyprojects.clear();
     torchVersions.clear();
     reportedProblems.clear();
@@ -341,6 +396,24 @@ export function startServer(connection: Connection): void {
     if (!info) return null;
     return { contents: { kind: 'markdown', value: info.markdown }, range: spanRange(p.program, info.span) };
   });
+
+  // The models the analysis knows in a document, for the freeze planner: trees with exact counts, and
+  // each module's freeze flag and mode at the end of the script. A notebook is asked for by its URI.
+  connection.onRequest(MODEL_TREE_REQUEST, ({ uri }: ModelTreeParams): ModelTreeResult => {
+    const p = published.get(uri) ?? [...published.values()].find((x) => x.program.id === uri);
+    if (!p?.analysis) return { uri, analysed: false, models: [] };
+    return {
+      uri,
+      analysed: true,
+      models: modelReports(p.analysis).map(({ site, ...r }) => ({ ...r, range: site && spanRange(p.program, site), unitUri: site && p.program.units[site.unit].id })),
+    };
+  });
+
+  // nn.Module classes defined anywhere in the workspace (from the incremental class index).
+  connection.onRequest(WORKSPACE_MODELS_REQUEST, (): WorkspaceModelsResult => ({
+    files: workspaceIndex.size,
+    classes: workspaceIndex.moduleClasses().map((c) => ({ name: c.name, uri: pathToFileURL(c.file).href, line: c.line, bases: c.bases })),
+  }));
 
   connection.onCodeLens(({ textDocument }) => {
     const p = published.get(textDocument.uri);
