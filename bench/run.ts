@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { applyEdit, typingSession } from './edits';
 import { generateScript, writeCorpus } from './generate';
-import { benchInProcess } from './inprocess';
+import { benchIndex, benchInProcess } from './inprocess';
 import { benchLsp } from './lsp';
 import { LATENCY_HEADER, latencyRow, ms, table, thousands } from './stats';
 import { benchFreezeLensCli, benchFreezeLensInProcess, benchPyright, benchRuffWasm, type ThroughputResult } from './throughput';
@@ -32,7 +32,10 @@ const CORPUS_FILES = 50;
 /** Keystrokes sent before measuring, so the numbers describe a server that has been in use, not one still being JIT-compiled. */
 const WARMUP_EDITS = 20;
 
-const SECTIONS = ['lsp', 'cli', 'ruff', 'pyright'] as const;
+const SECTIONS = ['lsp', 'index', 'cli', 'ruff', 'pyright'] as const;
+/** The workspace-index bench: this many files, each this long. */
+const INDEX_FILES = 1000;
+const INDEX_LINES = 300;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {
@@ -88,6 +91,8 @@ async function main(): Promise<void> {
           latencyRow('↳ full parse from scratch, same text', core.fullParse),
           latencyRow('↳ analysis (checkProgram on a parsed tree)', core.analysis),
           latencyRow(`↳ analysis, each keystroke's fastest of ${core.replays + 1} runs (less machine noise)`, core.analysisBestOf),
+          latencyRow(`↳ the same without model structure (no catalog trees, nn layers or class evaluation), fastest of ${core.replays}`, core.analysisBestOfWithoutStructure),
+          latencyRow('↳ cost of model structure per keystroke (fastest with − fastest without)', core.structureCost),
         ]),
       );
       out();
@@ -99,6 +104,25 @@ async function main(): Promise<void> {
       out(`- Incremental vs full parse, p50: ${ms(core.incrementalParse.p50)} ms vs ${ms(core.fullParse.p50)} ms (${(core.fullParse.p50 / core.incrementalParse.p50).toFixed(1)}× faster).`);
       out(`- Cold didOpen → first publishDiagnostics: ${ms(lsp.openMs)} ms (in-process cold parse + analysis: ${ms(core.coldOpenMs)} ms).`);
       out(`- ${WARMUP_EDITS} warm-up edits precede the measured ones; each publish carried ${lsp.diagnostics.min}–${lsp.diagnostics.max} diagnostics (the script has ${script.plantedMistakes} planted FRZ004 mistakes).`);
+    }
+
+    if (only.has('index')) {
+      const dir = path.join(tmp, 'workspace');
+      fs.mkdirSync(dir);
+      const corpus = writeCorpus(dir, INDEX_FILES, INDEX_LINES, CORPUS_SEED + 1);
+      const index = benchIndex(corpus);
+      out();
+      out(`## Workspace class index (${thousands(corpus.files.length)} generated files, ${thousands(corpus.lines)} lines, ${(corpus.bytes / 1e6).toFixed(1)} MB)`);
+      out();
+      out(
+        table(
+          ['', 'median ms', 'runs (ms)', 'found'],
+          index.rows.map((r) => [r.label, ms(r.medianMs), r.runs.map(ms).join(', '), r.detail]),
+          [0, 3],
+        ),
+      );
+      out();
+      out('- Indexing reads every file from disk and scans it line by line for top-level `class` and `import` statements; a full parse of every file is shown for comparison.');
     }
 
     const throughput: ThroughputResult[] = [];

@@ -356,3 +356,31 @@ test('FRZ016 states the consequence of the whole filter: negated, combined, comp
   assert.equal(f[0].line, 6);
   assert.match(f[0].message, /None of `name\.startswith\("layers\.0\."\)`, `name\.startswith\("layers\.1\."\)`/);
 });
+
+test('class trees reused across keystrokes follow edits to what the class reads', () => {
+  const source = (width: number, helper: string) => py`
+    import torch.nn as nn
+    from blocks import make
+
+    WIDTH = ${width}
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = make(WIDTH)
+            self.head = nn.Linear(WIDTH, 2)
+
+    model = Net()
+  ` + `\n# ${helper}\n`;
+  const blocks = (out: number) => py`
+    import torch.nn as nn
+
+    def make(w):
+        return nn.Linear(w, ${out})
+  `;
+  // body w*4+4, head w*2+2
+  assert.equal(only(source(8, 'a'), { blocks: blocks(4) }).totalParams, 36 + 18);
+  assert.equal(only(source(8, 'b'), { blocks: blocks(4) }).totalParams, 36 + 18);
+  assert.equal(only(source(16, 'b'), { blocks: blocks(4) }).totalParams, 68 + 34, 'a module-level constant changed');
+  assert.equal(only(source(16, 'b'), { blocks: blocks(3) }).totalParams, 51 + 34, 'a helper in another file changed');
+});

@@ -30,6 +30,8 @@ export interface AnalyzeOptions {
   timeLimitMs?: number;
   /** The torch version that decides zero_grad's default; assumed 2.0 or later when unknown. */
   torchVersion?: { major: number; minor: number; source: string };
+  /** Model structure (catalog trees, nn layers, workspace classes); default on. Off only for the benchmark that measures its cost. */
+  modelStructure?: boolean;
 }
 
 const ASSUMED_TORCH = { major: 2, minor: 0, source: 'assumed (no torch version found in requirements or pyproject.toml)' };
@@ -45,7 +47,7 @@ export function analyze(program: Program, options: AnalyzeOptions = {}): Analysi
   const { gradFlagWrites, flagComparisons } = collectFacts(program, kinds, budget);
   let timeline: Timeline | undefined;
   try {
-    timeline = new Interpreter(binder, kinds, budget, options.torchVersion ?? ASSUMED_TORCH, program.units.length, imports.modules).run();
+    timeline = new Interpreter(binder, kinds, budget, options.torchVersion ?? ASSUMED_TORCH, program.units.length, imports.modules, options.modelStructure ?? true).run();
   } catch (e) {
     if (!(e instanceof BudgetExceeded)) throw e;
     budget.exceeded(`freeze-state interpretation stopped: ${e.message}`);

@@ -1,8 +1,7 @@
 import type { Analysis } from '../analysis/analyze';
 import type { Span } from '../analysis/facts';
-import { isUnder } from '../analysis/interp/paramSet';
-import { flagOf, percent, regionFor } from '../models/counts';
-import { formatCount, subtreeParams, walk } from '../models/tree';
+import { countWhere, flagOf, percent } from '../models/counts';
+import { formatCount, subtreeParams } from '../models/tree';
 import { describeRegion, isDefinitely, modelName, optimizerCovers, optimizerEvents, regionsOf, type OptimizerEvent } from '../rules/timelineQueries';
 
 /**
@@ -55,17 +54,15 @@ function optimizerCounts(ev: OptimizerEvent): { trains: number; total: number } 
     const all = subtreeParams(tree);
     if (all === null) return undefined;
     total += all;
-    for (const [path, node] of walk(tree)) {
-      const own = (node.params ?? 0) - (node.tied ?? 0);
-      if (own === 0) continue;
-      const region = regionFor(regions, path);
-      if (!region) return undefined;
-      const regionPath = [...regions.keys()].filter((p) => isUnder(path, p)).sort((a, b) => b.length - a.length)[0] ?? '';
+    const held = countWhere(tree, '', regions, (regionPath, region) => {
+      if (!region) return null;
       const covered = optimizerCovers(ev.opt, root, regionPath, region);
       const flag = flagOf(region);
-      if (covered === 'maybe' || flag === null) return undefined;
-      if (covered === 'yes' && flag) trains += own;
-    }
+      if (covered === 'maybe' || flag === null) return null;
+      return covered === 'yes' && flag;
+    });
+    if (held === null) return undefined;
+    trains += held;
   }
   return total > 0 ? { trains, total } : undefined;
 }

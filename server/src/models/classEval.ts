@@ -18,29 +18,69 @@ import { sizeAttribute, type ModuleNode } from './tree';
  * that depend on an unknown number are null. Unknown, never guessed.
  */
 
-/** A module object under construction: mutable, with identity (a module registered twice is one module). */
-interface ModObj {
-  readonly k: 'module';
-  cls: string;
-  params: number | null;
-  buffers: number | null;
-  paramNames: string[] | undefined;
-  /** Numel per own parameter, parallel to paramNames; undefined where not known. */
+/**
+ * A module object under construction: mutable, with identity (a module
+ * registered twice is one module). One made from a library tree (a catalog
+ * backbone, an nn layer) keeps that tree as `base` and only materialises its
+ * children when something reads or changes them, so a resnet50 used as a
+ * backbone costs one object, not two hundred.
+ */
+class ModObj {
+  readonly k = 'module' as const;
   paramSizes: (number | null)[] | undefined;
-  tied: number;
+  tied = 0;
   runningStats?: boolean;
   dropout?: boolean;
-  /** Registration order; null: the attribute was set to None (torch keeps the slot). */
-  children: Map<string, ModObj | null>;
-  partial: boolean;
+  /** Children may exist that are not listed: built where the evaluator could not follow. */
+  partial = false;
   /** Non-module attributes (`self.hidden = hidden`). */
-  fields: Map<string, SVal>;
+  fields = new Map<string, SVal>();
   /** Buffer numel by name, for `register_buffer` replacing an earlier one. */
-  bufferSizes: Map<string, number | null>;
+  bufferSizes = new Map<string, number | null>();
   /** The workspace class it is an instance of: `self.method` dispatches on it. */
   userCls?: ClassInfo;
   /** Size attributes of a library layer (`in_features`). */
   attrs?: Readonly<Record<string, number>>;
+  /** The library tree this object stands for, as long as nothing changed it. */
+  base?: ModuleNode;
+  /** Registration order; null: the attribute was set to None (torch keeps the slot). */
+  private kids?: Map<string, ModObj | null>;
+
+  constructor(
+    public cls: string,
+    public params: number | null,
+    public buffers: number | null,
+    public paramNames: string[] | undefined,
+  ) {
+    this.paramSizes = paramNames ? paramNames.map(() => null) : undefined;
+  }
+
+  get children(): Map<string, ModObj | null> {
+    if (!this.kids) {
+      this.kids = new Map();
+      for (const c of this.base?.children ?? []) this.kids.set(c.name, thaw(c));
+    }
+    return this.kids;
+  }
+
+  set children(kids: Map<string, ModObj | null>) {
+    this.kids = kids;
+  }
+
+  /** Still exactly its base tree: children never materialised and own counts unchanged. */
+  get untouched(): boolean {
+    const b = this.base;
+    return (
+      !!b &&
+      !this.kids &&
+      this.cls === b.cls &&
+      this.params === b.params &&
+      this.buffers === b.buffers &&
+      this.tied === (b.tied ?? 0) &&
+      this.partial === (b.partial ?? false) &&
+      (this.paramNames?.length ?? -1) === (b.paramNames?.length ?? -1)
+    );
+  }
 }
 
 /** Values of the evaluator. `scalar` marks an unknown that is certainly not a module (arithmetic, an `int` argument). */
@@ -142,6 +182,66 @@ export class ClassEvaluator {
 
   /** The tree `cls(*args)` builds; undefined when the class is not known to be an nn.Module or construction fails. */
   instantiate(cls: ClassInfo, positional: LayerArg[], keyword: ReadonlyMap<string, LayerArg>): ModuleNode | undefined {
+    // A script builds the same class with the same arguments from several places (and loops run twice).
+    const key = argsKey(positional, keyword);
+    let byArgs = this.memo.get(cls);
+    if (key !== undefined && byArgs?.has(key)) return byArgs.get(key);
+    // Across keystrokes: the same class text with the same arguments, where every module-level name it read
+    // is still bound to the same text, builds the same tree.
+    const unit = this.binder.program.units[cls.unit];
+    const crossKey = key === undefined ? undefined : `${unit.id}\u0000${nodeText(unit.text, cls.node)}\u0000${key}`;
+    const previous = crossKey === undefined ? undefined : crossAnalysis.get(crossKey);
+    let tree: ModuleNode | undefined;
+    if (previous && previous.deps.every((d) => this.fingerprintOf(d.unitId, d.name) === d.text)) {
+      tree = previous.tree;
+      // An enclosing class being evaluated depends on what this one read.
+      if (this.deps) for (const d of previous.deps) this.deps.set(`${d.unitId}\u0000${d.name}`, d);
+    } else {
+      const outer = this.deps;
+      this.deps = new Map();
+      try {
+        tree = this.instantiateNow(cls, positional, keyword);
+        if (crossKey !== undefined && !this.incompleteDeps) {
+          if (crossAnalysis.size >= CROSS_ANALYSIS_SIZE) crossAnalysis.delete(crossAnalysis.keys().next().value!);
+          crossAnalysis.set(crossKey, { tree, deps: [...this.deps.values()] });
+        }
+      } finally {
+        // What the inner class read, the outer one read too.
+        if (outer) for (const [k, d] of this.deps) outer.set(k, d);
+        this.deps = outer;
+      }
+    }
+    if (key !== undefined) {
+      if (!byArgs) this.memo.set(cls, (byArgs = new Map()));
+      byArgs.set(key, tree);
+    }
+    return tree;
+  }
+
+  /** Module-level names read while evaluating, with the text they were bound to: the validity of a cached tree. */
+  private deps: Map<string, { unitId: string; name: string; text: string }> | undefined;
+  private incompleteDeps = false;
+
+  /** The text a module-level name is bound to in a unit now ('' when unbound). */
+  private fingerprintOf(unitId: string, name: string): string | undefined {
+    const unit = this.unitsById().get(unitId);
+    if (unit === undefined) return undefined;
+    const scope = this.binder.moduleScopeOf(unit);
+    return (scope.bindings.get(name) ?? []).map((b) => nodeText(this.binder.program.units[b.unit].text, b.statement)).join('\u0000');
+  }
+
+  private byId?: Map<string, number>;
+  private unitsById(): Map<string, number> {
+    if (!this.byId) {
+      this.byId = new Map();
+      this.binder.program.units.forEach((u, i) => this.byId!.set(u.id, i));
+    }
+    return this.byId;
+  }
+
+  private readonly memo = new Map<ClassInfo, Map<string, ModuleNode | undefined>>();
+
+  private instantiateNow(cls: ClassInfo, positional: LayerArg[], keyword: ReadonlyMap<string, LayerArg>): ModuleNode | undefined {
     try {
       const v = this.construct(cls, { positional: positional.map(fromArg), keyword: new Map([...keyword].map(([k, a]) => [k, fromArg(a)])) });
       return v.k === 'module' ? freeze(v) : undefined;
@@ -231,9 +331,14 @@ export class ClassEvaluator {
     return { kind: 'none' };
   }
 
+  private readonly mros = new Map<ClassInfo, SVal[]>();
+
   /** Single-inheritance chain, first base first: what `super()` walks for the classes people write. */
   private mro(cls: ClassInfo): SVal[] {
+    const known = this.mros.get(cls);
+    if (known) return known;
     const out: SVal[] = [];
+    this.mros.set(cls, out);
     let cur: ClassInfo | undefined = cls;
     for (let i = 0; cur && i < 20; i++) {
       out.push({ k: 'class', cls: cur });
@@ -1417,6 +1522,15 @@ export class ClassEvaluator {
   private globalIn(unit: number, name: string): SVal | undefined {
     const scope = this.binder.moduleScopeOf(unit);
     const key = `${scope.unit}:${name}`;
+    if (this.deps) {
+      const unitId = this.binder.program.units[scope.unit].id;
+      const depKey = `${unitId}\u0000${name}`;
+      if (!this.deps.has(depKey)) {
+        const text = this.fingerprintOf(unitId, name);
+        if (text === undefined) this.incompleteDeps = true;
+        else this.deps.set(depKey, { unitId, name, text });
+      }
+    }
     const cached = this.globals.get(key);
     if (cached) return cached;
     const bindings = scope.bindings.get(name);
@@ -1483,7 +1597,7 @@ export class ClassEvaluator {
 // ---- helpers ---------------------------------------------------------------
 
 function newModule(cls: string, params: number | null, buffers: number | null, paramNames: string[] | undefined): ModObj {
-  return { k: 'module', cls, params, buffers, paramNames, paramSizes: paramNames ? paramNames.map(() => null) : undefined, tied: 0, children: new Map(), partial: false, fields: new Map(), bufferSizes: new Map() };
+  return new ModObj(cls, params, buffers, paramNames);
 }
 
 /** A library tree as a mutable object (each call builds a fresh one: every construction is a new module). */
@@ -1495,17 +1609,28 @@ function thaw(tree: ModuleNode): ModObj {
   m.runningStats = tree.runningStats;
   m.dropout = tree.dropout;
   m.partial = tree.partial ?? false;
-  for (const c of tree.children) m.children.set(c.name, thaw(c));
+  m.base = tree;
   if (tree.buffers !== null && tree.buffers > 0) m.bufferSizes.set('#library', tree.buffers);
   return m;
 }
 
+/** copy.deepcopy: a new object with the same structure (modules shared inside stay shared). */
 function cloneModule(m: ModObj, seen = new Map<ModObj, ModObj>()): ModObj {
   const known = seen.get(m);
   if (known) return known;
-  const c: ModObj = { ...m, paramNames: m.paramNames ? [...m.paramNames] : undefined, paramSizes: m.paramSizes ? [...m.paramSizes] : undefined, children: new Map(), fields: new Map(m.fields), bufferSizes: new Map(m.bufferSizes) };
+  const c = newModule(m.cls, m.params, m.buffers, m.paramNames ? [...m.paramNames] : undefined);
+  c.paramSizes = m.paramSizes ? [...m.paramSizes] : undefined;
+  c.tied = m.tied;
+  c.runningStats = m.runningStats;
+  c.dropout = m.dropout;
+  c.partial = m.partial;
+  c.fields = new Map(m.fields);
+  c.bufferSizes = new Map(m.bufferSizes);
+  c.userCls = m.userCls;
+  c.attrs = m.attrs;
   seen.set(m, c);
-  for (const [k, v] of m.children) c.children.set(k, v ? cloneModule(v, seen) : null);
+  if (m.untouched) c.base = m.base;
+  else for (const [k, v] of m.children) c.children.set(k, v ? cloneModule(v, seen) : null);
   return c;
 }
 
@@ -1517,6 +1642,8 @@ function freeze(root: ModObj): ModuleNode {
   const seen = new Set<ModObj>();
   const go = (m: ModObj, name: string): ModuleNode => {
     seen.add(m);
+    // A library subtree nothing changed is returned as it is: shared, and cheap.
+    if (m.untouched) return m.base!.name === name ? m.base! : { ...m.base!, name };
     const kids: ModuleNode[] = [];
     for (const [k, c] of m.children) if (c && !seen.has(c)) kids.push(go(c, k));
     return {
@@ -1535,6 +1662,34 @@ function freeze(root: ModObj): ModuleNode {
     };
   };
   return go(root, '');
+}
+
+/**
+ * Class trees from earlier analyses (the previous keystroke's), keyed by the
+ * class's text and arguments, valid while every module-level name they read
+ * is bound to the same text.
+ */
+const crossAnalysis = new Map<string, { tree: ModuleNode | undefined; deps: { unitId: string; name: string; text: string }[] }>();
+const CROSS_ANALYSIS_SIZE = 256;
+
+/** Trees by identity, for memo keys: the same tree object is the same argument. */
+const treeIds = new WeakMap<ModuleNode, number>();
+let nextTreeId = 1;
+
+function argsKey(positional: LayerArg[], keyword: ReadonlyMap<string, LayerArg>): string | undefined {
+  try {
+    return JSON.stringify([positional, [...keyword]], (_, v) => {
+      if (v === undefined) return '\u0000undefined';
+      if (v && typeof v === 'object' && !Array.isArray(v) && 'tree' in v) {
+        let id = treeIds.get(v.tree);
+        if (id === undefined) treeIds.set(v.tree, (id = nextTreeId++));
+        return `\u0000tree${id}`;
+      }
+      return v;
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 function fromArg(a: LayerArg): SVal {

@@ -2,7 +2,7 @@ import { catalogInfo, catalogTree } from './catalog';
 import { hfTree } from './hf';
 import type { LayerArg, LayerArgs } from './nnLayers';
 import { timmTree } from './timm';
-import type { ModuleNode } from './tree';
+import { joinTrees, type ModuleNode } from './tree';
 
 /**
  * Models built by library calls: torchvision builders and `get_model`,
@@ -35,6 +35,31 @@ function numArg(v: LayerArg): number | undefined {
  * structure is not known.
  */
 export function libraryModel(q: string, args: LayerArgs): LibraryModel | undefined {
+  // The same call at every keystroke gets the same (immutable) tree object, so what is derived from it is cached too.
+  const key = memoKey(q, args);
+  if (key !== undefined && memo.has(key)) return memo.get(key);
+  const result = build(q, args);
+  if (key !== undefined) {
+    if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value!);
+    memo.set(key, result);
+  }
+  return result;
+}
+
+const MEMO_SIZE = 512;
+const memo = new Map<string, LibraryModel | undefined>();
+
+/** A key for literal arguments; undefined when an argument is a module tree (never the case for these builders). */
+function memoKey(q: string, args: LayerArgs): string | undefined {
+  let ok = true;
+  const text = JSON.stringify([q, args.positional, [...args.keyword], args.star ?? false], (_, v) => {
+    if (v && typeof v === 'object' && !Array.isArray(v) && 'tree' in v) ok = false;
+    return v === undefined ? '\u0000undefined' : v;
+  });
+  return ok ? text : undefined;
+}
+
+function build(q: string, args: LayerArgs): LibraryModel | undefined {
   const kw = args.keyword;
   const tv = /^torchvision\.models\.(?:(?:detection|segmentation|video|optical_flow|quantization)\.)?(\w+)$/.exec(q);
   if (tv) {
@@ -51,13 +76,21 @@ export function libraryModel(q: string, args: LayerArgs): LibraryModel | undefin
     const backboneGiven = kw.has('weights_backbone') || kw.has('pretrained_backbone');
     const backboneArg = kw.has('weights_backbone') ? kw.get('weights_backbone') : kw.get('pretrained_backbone');
     const backbone = backboneGiven ? pretrainedArg(backboneArg, false) : (info?.backboneByDefault ?? false);
-    if (pretrained === undefined || backbone === undefined) return undefined;
     if (args.star || [...kw.keys()].some((k) => !KNOWN_TORCHVISION_KWARGS.has(k))) return undefined;
     const numClasses = kw.has('num_classes') ? numArg(kw.get('num_classes')) : undefined;
     if (kw.has('num_classes') && numClasses === undefined) return undefined;
-    // Builders with weights check num_classes against the weights' categories, so it keeps its default.
-    const tree = catalogTree(arch, { numClasses, pretrained, pretrainedBackbone: backbone && info?.takesBackboneWeights === true });
-    return tree && { tree, family: arch, pretrained };
+    const build = (p: boolean, b: boolean) => catalogTree(arch, { numClasses, pretrained: p, pretrainedBackbone: b && info?.takesBackboneWeights === true });
+    // `weights=weights if pretrained else None`: both variants are possible; where they agree, the structure is known.
+    const variants: ModuleNode[] = [];
+    for (const p of pretrained === undefined ? [false, true] : [pretrained]) {
+      for (const b of backbone === undefined ? [false, true] : [backbone]) {
+        const t = build(p, b);
+        if (t) variants.push(t);
+      }
+    }
+    if (variants.length === 0) return undefined;
+    const tree = variants.reduce(joinTrees);
+    return { tree, family: arch, pretrained: pretrained ?? false };
   }
   if (q === 'timm.create_model' || q === 'timm.models.create_model') {
     const name = args.positional[0] ?? kw.get('model_name');

@@ -129,6 +129,30 @@ function named(name: string, n: ModuleNode): ModuleNode {
  * module objects, not values.
  */
 export function nnLayer(cls: string, args: LayerArgs): ModuleNode | undefined {
+  // The same layer call at every keystroke gets the same tree object, so whatever is derived from the model is cached.
+  const key = literalKey(cls, args);
+  if (key !== undefined && memo.has(key)) return memo.get(key);
+  const tree = withAttributes(cls, args);
+  if (key !== undefined) {
+    if (memo.size >= 2048) memo.delete(memo.keys().next().value!);
+    memo.set(key, tree);
+  }
+  return tree;
+}
+
+const memo = new Map<string, ModuleNode | undefined>();
+
+/** A key for calls whose arguments are all literals; undefined when one is a module tree. */
+function literalKey(cls: string, args: LayerArgs): string | undefined {
+  let literal = true;
+  const key = JSON.stringify([cls, args.positional, [...args.keyword], args.star ?? false], (_, v) => {
+    if (v && typeof v === 'object' && !Array.isArray(v) && !('entries' in v) && 'tree' in v) literal = false;
+    return v === undefined ? '\u0000undefined' : v;
+  });
+  return literal ? key : undefined;
+}
+
+function withAttributes(cls: string, args: LayerArgs): ModuleNode | undefined {
   const tree = layerTree(cls, args);
   if (!tree) return tree;
   const sig = SIGNATURES[ATTRIBUTE_SIGNATURE[cls] ?? cls];

@@ -92,28 +92,79 @@ export function withChild(root: ModuleNode, path: string, child: ModuleNode | un
 }
 
 /** Every module in `named_modules()` order: the node, then its children depth first. */
-export function* walk(root: ModuleNode, prefix = ''): Generator<[string, ModuleNode]> {
-  yield [prefix, root];
-  for (const c of root.children) yield* walk(c, joinPath(prefix, c.name));
+export function walk(root: ModuleNode, prefix = ''): [string, ModuleNode][] {
+  const out: [string, ModuleNode][] = [];
+  const go = (n: ModuleNode, p: string) => {
+    out.push([p, n]);
+    for (const c of n.children) go(c, joinPath(p, c.name));
+  };
+  go(root, prefix);
+  return out;
 }
 
-/** Totals of a subtree; null when any part is not known. */
+/**
+ * What is derived from a tree and asked for at every keystroke (totals,
+ * where BatchNorm and Dropout sit). Trees are immutable and the catalog
+ * hands out the same objects each time, so this is computed once per tree.
+ */
+interface Derived {
+  params: number | null;
+  buffers: number | null;
+  runningStats: string[];
+  dropout: string[];
+  /** No unknown count and no partial module anywhere. */
+  complete: boolean;
+}
+
+const derivedCache = new WeakMap<ModuleNode, Derived>();
+
+function derived(root: ModuleNode): Derived {
+  let d = derivedCache.get(root);
+  if (d) return d;
+  let params: number | null = 0;
+  let buffers: number | null = 0;
+  let complete = true;
+  const runningStats: string[] = [];
+  const dropout: string[] = [];
+  const go = (n: ModuleNode, p: string) => {
+    if (n.partial) complete = false;
+    if (n.params === null || n.partial || params === null) params = null;
+    else params += n.params - (n.tied ?? 0);
+    if (n.buffers === null || n.partial || buffers === null) buffers = null;
+    else buffers += n.buffers;
+    if (n.params === null || n.buffers === null) complete = false;
+    if (n.runningStats) runningStats.push(p);
+    if (n.dropout) dropout.push(p);
+    for (const c of n.children) go(c, p === '' ? c.name : `${p}.${c.name}`);
+  };
+  go(root, '');
+  d = { params, buffers, runningStats, dropout, complete };
+  derivedCache.set(root, d);
+  return d;
+}
+
+/** Totals of a subtree (each tensor once); null when any part is not known. */
 export function subtreeParams(root: ModuleNode): number | null {
-  let total = 0;
-  for (const [, n] of walk(root)) {
-    if (n.params === null || n.partial) return null;
-    total += n.params - (n.tied ?? 0);
-  }
-  return total;
+  return derived(root).params;
 }
 
 export function subtreeBuffers(root: ModuleNode): number | null {
-  let total = 0;
-  for (const [, n] of walk(root)) {
-    if (n.buffers === null || n.partial) return null;
-    total += n.buffers;
-  }
-  return total;
+  return derived(root).buffers;
+}
+
+/** Paths (relative to `root`) of BatchNorm modules with running statistics. */
+export function runningStatsPaths(root: ModuleNode): readonly string[] {
+  return derived(root).runningStats;
+}
+
+/** Paths (relative to `root`) of modules that apply dropout in train mode. */
+export function dropoutPaths(root: ModuleNode): readonly string[] {
+  return derived(root).dropout;
+}
+
+/** Every count known and no module partial. */
+export function isComplete(root: ModuleNode): boolean {
+  return derived(root).complete;
 }
 
 /**
@@ -187,7 +238,13 @@ export function sizeAttribute(node: Pick<ModuleNode, 'cls' | 'attrs' | 'paramNam
   return name === 'out_features' ? b : w / b;
 }
 
-/** `1234567` → `1,234,567`. */
+/** `1234567` → `1,234,567` (toLocaleString is much slower, and this runs per hover line). */
 export function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
+  const s = String(Math.abs(n));
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    if (i > 0 && (s.length - i) % 3 === 0) out += ',';
+    out += s[i];
+  }
+  return n < 0 ? `-${out}` : out;
 }

@@ -12,7 +12,7 @@ import { visitSummary } from './observe';
 import { ClassEvaluator } from '../../models/classEval';
 import { libraryModel } from '../../models/library';
 import { nnLayer, type LayerArg, type LayerArgs } from '../../models/nnLayers';
-import { findNode, pathsWhere, sizeAttribute, withChild, type ModuleNode } from '../../models/tree';
+import { dropoutPaths, findNode, isComplete, runningStatsPaths, sizeAttribute, withChild, type ModuleNode } from '../../models/tree';
 import { trainsSummary } from '../../models/counts';
 
 /**
@@ -201,6 +201,8 @@ export class Interpreter {
     private readonly mainUnits = binder.program.units.length,
     /** Where each import statement's module went (see imports.ts). */
     private readonly importTable: ReadonlyMap<string, number> = new Map(),
+    /** Build module trees (catalog, nn layers, workspace classes); off only to measure what they cost. */
+    private readonly structure = true,
   ) {
     // Unit by unit: the pattern has no line break, so it never spans two units of the joined text.
     this.explicitHookCalls = binder.program.units.some((u) => u.text.includes('.configure_optimizers('));
@@ -1479,7 +1481,7 @@ export class Interpreter {
       const normLayer = raw.keyword.get('norm_layer');
       const normText = normLayer ? this.text(unit, unparen(normLayer)) : undefined;
       const bnFamily = BATCHNORM_FAMILIES.test(arch) ? true : arch ? false : undefined;
-      const lib = libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st));
+      const lib = this.structure ? libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st)) : undefined;
       return this.newModel(`${q}()`, site, this.isPretrainedCall(unit, raw), st, {
         tree: lib?.tree,
         bn: normText === undefined ? bnFamily : /^(nn\.|torch\.nn\.)?BatchNorm2d$/.test(normText) ? bnFamily : /FrozenBatchNorm/.test(normText) ? false : undefined,
@@ -1490,7 +1492,7 @@ export class Interpreter {
     }
     if (q === 'timm.create_model' || q === 'timm.models.create_model') {
       const arch = this.stringLiteral(unit, raw.positional[0] ?? call) ?? '';
-      const lib = libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st));
+      const lib = this.structure ? libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st)) : undefined;
       return this.newModel('timm.create_model()', site, this.isPretrainedCall(unit, raw), st, {
         tree: lib?.tree,
         bn: BATCHNORM_FAMILIES.test(arch) ? true : /^(vit|deit|swin|beit|convnext|eva)/.test(arch) ? false : undefined,
@@ -1499,7 +1501,7 @@ export class Interpreter {
       });
     }
     if (last === 'from_pretrained' && /^(transformers|peft|diffusers|sentence_transformers|open_clip)\./.test(q)) {
-      const lib = libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st));
+      const lib = this.structure ? libraryModel(q, this.layerArgs(unit, raw, evalArgs(), st)) : undefined;
       return this.newModel(`${parts[parts.length - 2]}.from_pretrained()`, site, true, st, { bn: false, label: text.slice(call.from, call.to), tree: lib?.tree, family: lib?.family });
     }
     if (q === 'torch.compile' || q === 'copy.copy') return evalArgs().positional[0] ?? UNKNOWN;
@@ -1591,11 +1593,9 @@ export class Interpreter {
     const isDropout = /Dropout/.test(cls);
     const args = evalArgs();
     const container = /^(Sequential|ModuleList|ModuleDict)$/.test(cls);
-    const tree: ModuleNode | undefined = container
-      ? { name: '', cls, params: 0, buffers: 0, paramNames: [], children: [] }
-      : cls === 'Parameter'
-        ? undefined
-        : nnLayer(cls, this.layerArgs(unit, raw, args, st));
+    let tree: ModuleNode | undefined;
+    if (this.structure && container) tree = { name: '', cls, params: 0, buffers: 0, paramNames: [], children: [] };
+    else if (this.structure && cls !== 'Parameter') tree = nnLayer(cls, this.layerArgs(unit, raw, args, st));
     const m = this.newModel(`nn.${cls}()`, site, false, st, { bn, dropout: isDropout, label: this.text(unit, call), tree });
     if (PARAMETERLESS.test(cls)) st.writable(m.root).get('')!.empty = true;
     if (cls === 'Sequential' || cls === 'ModuleList') {
@@ -1742,10 +1742,10 @@ export class Interpreter {
    */
   private setTree(id: number, tree: ModuleNode, st: MachineState): void {
     st.trees.set(id, tree);
-    const bn = pathsWhere(tree, (n) => n.runningStats === true);
-    const drop = pathsWhere(tree, (n) => n.dropout === true);
+    const bn = runningStatsPaths(tree);
+    const drop = dropoutPaths(tree);
     const info = this.models.get(id)!;
-    const complete = !pathsWhere(tree, (n) => n.partial === true || n.params === null).length;
+    const complete = isComplete(tree);
     if (bn.length > 0) this.batchNormPaths.set(id, new Set(bn));
     else this.batchNormPaths.delete(id);
     if (drop.length > 0) this.dropoutPaths.set(id, new Set(drop));
@@ -1761,7 +1761,7 @@ export class Interpreter {
       const m = this.newModel(`${cls.name}()`, site, false, st, { cls, label: `${cls.name}(...)` });
       // While __init__ runs, submodules attached so far are findable (`self.net.features[-1]`);
       // the exact tree replaces this one afterwards.
-      st.trees.set(m.root, { name: '', cls: cls.name, params: null, buffers: null, children: [], partial: true });
+      if (this.structure) st.trees.set(m.root, { name: '', cls: cls.name, params: null, buffers: null, children: [], partial: true });
       const init = this.methodOf(cls, '__init__', m);
       if (init?.t === 'function') this.callFunction(init.fn, m, args, st);
       const info = this.models.get(m.root)!;
@@ -1780,7 +1780,7 @@ export class Interpreter {
         }
         return undefined;
       };
-      const tree = args.star ? undefined : this.classEvaluator.instantiate(cls, args.positional.map(conv), new Map([...args.keyword].map(([k, v]) => [k, conv(v)])));
+      const tree = args.star || !this.structure ? undefined : this.classEvaluator.instantiate(cls, args.positional.map(conv), new Map([...args.keyword].map(([k, v]) => [k, conv(v)])));
       if (tree) this.setTree(m.root, tree, st);
       else st.trees.delete(m.root);
       return m;
