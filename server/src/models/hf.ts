@@ -1,3 +1,4 @@
+import { dropout, embedding, layerNorm, leaf as act, linear, moduleList as list, node, repeat } from './build';
 import type { ModuleNode } from './tree';
 
 /*
@@ -21,31 +22,8 @@ import type { ModuleNode } from './tree';
  * tensor once, as `model.parameters()` does.
  */
 
-type Own = readonly (readonly [string, number])[];
-type Kid = readonly [string, ModuleNode];
-
-function node(cls: string, children: readonly (Kid | undefined)[] = [], own: Own = [], buffers = 0, extra: Partial<ModuleNode> = {}): ModuleNode {
-  return {
-    name: '',
-    cls,
-    params: own.reduce((s, [, n]) => s + n, 0),
-    buffers,
-    paramNames: own.map(([n]) => n),
-    children: children.filter((k): k is Kid => k !== undefined).map(([name, c]) => ({ ...c, name })),
-    ...extra,
-  };
-}
-
-const linear = (i: number, o: number, bias = true): ModuleNode =>
-  node('Linear', [], bias ? [['weight', i * o], ['bias', o]] : [['weight', i * o]]);
 /** transformers' Conv1D(nf, nx): a transposed Linear from nx to nf. */
 const conv1d = (nf: number, nx: number): ModuleNode => node('Conv1D', [], [['weight', nx * nf], ['bias', nf]]);
-const layerNorm = (n: number, cls = 'LayerNorm'): ModuleNode => node(cls, [], [['weight', n], ['bias', n]]);
-const embedding = (n: number, d: number): ModuleNode => node('Embedding', [], [['weight', n * d]]);
-const dropout = (p: number): ModuleNode => node('Dropout', [], [], 0, { dropout: p > 0 });
-const act = (cls: string): ModuleNode => node(cls);
-const list = (items: readonly ModuleNode[]): ModuleNode => node('ModuleList', items.map((m, i) => [String(i), m] as const));
-const repeat = (n: number, make: (i: number) => ModuleNode): ModuleNode => list(Array.from({ length: n }, (_, i) => make(i)));
 /** The same module (or parameters) registered again: every own numel aliases one seen earlier. */
 const tiedAll = (m: ModuleNode): ModuleNode => ({ ...m, tied: m.params ?? 0 });
 

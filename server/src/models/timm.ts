@@ -1,3 +1,4 @@
+import { batchNorm, conv2d as conv, dropout, identity, layerNorm, leaf as leafOf, linear, node, sequential, type Kid } from './build';
 import type { ModuleNode } from './tree';
 
 /*
@@ -14,32 +15,17 @@ import type { ModuleNode } from './tree';
  * `num_classes=0` makes the classifier an nn.Identity, timm's convention.
  */
 
-type Own = readonly (readonly [string, number])[];
-type Kid = readonly [string, ModuleNode];
-
-function node(cls: string, children: readonly (Kid | undefined)[] = [], own: Own = [], buffers = 0, extra: Partial<ModuleNode> = {}): ModuleNode {
-  return {
-    name: '',
-    cls,
-    params: own.reduce((s, [, n]) => s + n, 0),
-    buffers,
-    paramNames: own.map(([n]) => n),
-    children: children.filter((k): k is Kid => k !== undefined).map(([name, c]) => ({ ...c, name })),
-    ...extra,
-  };
-}
-
-const leafOf = (cls: string): ModuleNode => node(cls);
-const identity = (): ModuleNode => leafOf('Identity');
-const linear = (i: number, o: number, bias = true): ModuleNode => node('Linear', [], bias ? [['weight', i * o], ['bias', o]] : [['weight', i * o]]);
-const conv = (i: number, o: number, k: number, opts: { groups?: number; bias?: boolean } = {}): ModuleNode =>
-  node('Conv2d', [], [['weight', o * (i / (opts.groups ?? 1)) * k * k], ...(opts.bias ? [['bias', o] as const] : [])]);
-const batchNorm = (c: number, cls = 'BatchNorm2d', children: readonly Kid[] = []): ModuleNode =>
-  node(cls, children, [['weight', c], ['bias', c]], 2 * c + 1, { runningStats: true }); // running_mean, running_var, num_batches_tracked
-const layerNorm = (n: number, cls = 'LayerNorm'): ModuleNode => node(cls, [], [['weight', n], ['bias', n]]);
-const dropout = (p: number): ModuleNode => node('Dropout', [], [], 0, { dropout: p > 0 });
-const sequential = (items: readonly ModuleNode[]): ModuleNode => node('Sequential', items.map((m, i) => [String(i), m] as const));
 const classifier = (inF: number, numClasses: number): ModuleNode => (numClasses > 0 ? linear(inF, numClasses) : identity());
+/** timm's Mlp with ratio 4, GELU and no dropout (ConvNeXt and ViT blocks). */
+const mlp = (d: number): ModuleNode =>
+  node('Mlp', [
+    ['fc1', linear(d, 4 * d)],
+    ['act', leafOf('GELU')],
+    ['drop1', dropout(0)],
+    ['norm', identity()],
+    ['fc2', linear(4 * d, d)],
+    ['drop2', dropout(0)],
+  ]);
 /** SelectAdaptivePool2d(pool_type='avg', flatten=...). */
 const selectPool = (flatten: boolean): ModuleNode =>
   node('SelectAdaptivePool2d', [['pool', leafOf('AdaptiveAvgPool2d')], ['flatten', flatten ? leafOf('Flatten') : identity()]]);
@@ -247,14 +233,7 @@ function convnext(c: ConvNeXtCfg, numClasses: number): ModuleNode {
     node('ConvNeXtBlock', [
       ['conv_dw', conv(d, d, 7, { groups: d, bias: true })],
       ['norm', layerNorm(d)],
-      ['mlp', node('Mlp', [
-        ['fc1', linear(d, 4 * d)],
-        ['act', leafOf('GELU')],
-        ['drop1', dropout(0)],
-        ['norm', identity()],
-        ['fc2', linear(4 * d, d)],
-        ['drop2', dropout(0)],
-      ])],
+      ['mlp', mlp(d)],
       ['shortcut', identity()],
       ['drop_path', identity()],
     ], [['gamma', d]]);
@@ -314,14 +293,7 @@ function visionTransformer(c: VitCfg, numClasses: number): ModuleNode {
       ['ls1', identity()],
       ['drop_path1', identity()],
       ['norm2', layerNorm(d)],
-      ['mlp', node('Mlp', [
-        ['fc1', linear(d, 4 * d)],
-        ['act', leafOf('GELU')],
-        ['drop1', dropout(0)],
-        ['norm', identity()],
-        ['fc2', linear(4 * d, d)],
-        ['drop2', dropout(0)],
-      ])],
+      ['mlp', mlp(d)],
       ['ls2', identity()],
       ['drop_path2', identity()],
     ]);

@@ -528,6 +528,9 @@ export class Interpreter {
       [this.batchNormPaths, this.batchNormPaths.get(child)],
       [this.dropoutPaths, this.dropoutPaths.get(child)],
     ] as const) {
+      // What was at `path` before (a replaced head with Dropout) is gone.
+      const old = map.get(root);
+      if (old && path !== '') for (const p of [...old]) if (p === path || p.startsWith(`${path}.`)) old.delete(p);
       if (!src) continue;
       const set = map.get(root) ?? new Set<string>();
       for (const p of src) set.add(joinPath(path, p));
@@ -1681,24 +1684,7 @@ export class Interpreter {
 
   /** Arguments as literals for the model catalog and the nn layer table; a module argument is its tree. */
   private layerArgs(unit: number, raw: ReturnType<typeof callArgs>, args: { positional: Value[]; keyword: Map<string, Value>; star: boolean }, st: MachineState): LayerArgs {
-    const conv = (v: Value): LayerArg => {
-      switch (v.t) {
-        case 'num':
-        case 'str':
-        case 'bool':
-          return v.v;
-        case 'none':
-          return null;
-        case 'list':
-          return v.items.map(conv);
-        case 'module': {
-          const tree = this.treeAt(st, v.root, v.path);
-          return tree ? { tree } : undefined;
-        }
-        default:
-          return undefined;
-      }
-    };
+    const conv = (v: Value) => this.layerArg(v, st);
     const keyword = new Map<string, LayerArg>();
     for (const [k, v] of args.keyword) {
       let a = conv(v);
@@ -1711,6 +1697,28 @@ export class Interpreter {
       keyword.set(k, a);
     }
     return { positional: args.positional.map(conv), keyword, star: args.star };
+  }
+
+  /** A value as a literal argument of a layer, a catalog model or a workspace class; a module is its tree. */
+  private layerArg(v: Value, st: MachineState): LayerArg {
+    switch (v.t) {
+      case 'num':
+      case 'str':
+      case 'bool':
+        return v.v;
+      case 'none':
+        return null;
+      case 'list':
+        return v.items.map((x) => this.layerArg(x, st));
+      case 'dict':
+        return { entries: [...v.entries].map(([k, x]): [string, LayerArg] => [k, this.layerArg(x, st)]) };
+      case 'module': {
+        const tree = this.treeAt(st, v.root, v.path);
+        return tree ? { tree } : undefined;
+      }
+      default:
+        return undefined;
+    }
   }
 
   private classEvaluator?: ClassEvaluator;
@@ -1769,17 +1777,7 @@ export class Interpreter {
       info.pretrained = [...st.regions(m.root).values()].some((r) => r.pretrained);
       // The exact structure comes from the class evaluator, which runs __init__ on the argument values.
       this.classEvaluator ??= new ClassEvaluator(this.binder, this.importTable);
-      const conv = (v: Value): LayerArg => {
-        if (v.t === 'num' || v.t === 'str' || v.t === 'bool') return v.v;
-        if (v.t === 'none') return null;
-        if (v.t === 'list') return v.items.map(conv);
-        if (v.t === 'dict') return { entries: [...v.entries].map(([k, x]): [string, LayerArg] => [k, conv(x)]) };
-        if (v.t === 'module') {
-          const tree = this.treeAt(st, v.root, v.path);
-          return tree ? { tree } : undefined;
-        }
-        return undefined;
-      };
+      const conv = (v: Value) => this.layerArg(v, st);
       const tree = args.star || !this.structure ? undefined : this.classEvaluator.instantiate(cls, args.positional.map(conv), new Map([...args.keyword].map(([k, v]) => [k, conv(v)])));
       if (tree) this.setTree(m.root, tree, st);
       else st.trees.delete(m.root);
