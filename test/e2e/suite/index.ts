@@ -11,6 +11,8 @@ const EXTENSION_ID = 'freezelens.freezelens';
 const EXAMPLE = 'finetune_resnet.py';
 const NOOP_ASSIGNMENT = 'model.layer1.requires_grad = False';
 const FIXED = 'model.layer1.requires_grad_(False)';
+// Freezing done right (FreezeLens stays silent); its hovers and lens carry exact counts.
+const UNFREEZE_EXAMPLE = 'gradual_unfreeze.py';
 
 // Set by e2e.test.mjs (inherited through code-server's environment): the
 // artifact folder, also used to exchange screenshot requests with the browser
@@ -27,6 +29,8 @@ export async function run(): Promise<void> {
     ['FRZ002 on model.train() and its preferred fix', batchNormFix],
     ['hover shows the freeze state of model.layer1', hover],
     ['CodeLens above the optimizer says what it trains', codeLens],
+    ['hover on model.layer4 shows exact parameter counts', hoverCounts],
+    ['CodeLens above the optimizer shows exact parameter counts', codeLensCounts],
   ];
   console.log(`[e2e] VS Code ${vscode.version}, ${vscode.env.appHost}, trusted workspace: ${vscode.workspace.isTrusted}`);
   let current = '';
@@ -54,6 +58,7 @@ export async function run(): Promise<void> {
 
 interface Context {
   doc: vscode.TextDocument;
+  unfreezeDoc: vscode.TextDocument;
   line: number;
   diagnostic: vscode.Diagnostic;
 }
@@ -175,6 +180,43 @@ async function codeLens(ctx: Context): Promise<void> {
   }, 15_000);
   assert.ok(found, 'no CodeLens above the optimizer');
   assert.match(found.command!.title, /model\.fc/);
+}
+
+async function hoverCounts(ctx: Context): Promise<void> {
+  const folder = vscode.workspace.workspaceFolders![0];
+  ctx.unfreezeDoc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, UNFREEZE_EXAMPLE));
+  await vscode.window.showTextDocument(ctx.unfreezeDoc);
+  // The first mention, in the optimizer's param groups: the whole backbone is
+  // still frozen, so none of layer4's 8,393,728 params train yet.
+  const mention = '{"params": model.layer4.parameters()';
+  const at = ctx.unfreezeDoc.getText().indexOf(mention);
+  assert.ok(at >= 0, `${UNFREEZE_EXAMPLE} does not contain '${mention}'`);
+  const position = ctx.unfreezeDoc.positionAt(at + mention.indexOf('model.layer4') + 'model.la'.length);
+  // Other extensions may hover here too: keep FreezeLens's, which names the expression.
+  const ours = /\*\*`model\.layer4`\*\* here/;
+  let seen = '';
+  const text = await waitForAsync(async () => {
+    const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', ctx.unfreezeDoc.uri, position);
+    const texts = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value)));
+    seen = texts.join('\n---\n');
+    return texts.find((t) => ours.test(t));
+  }, 15_000);
+  assert.ok(text, `no FreezeLens hover on model.layer4 in ${UNFREEZE_EXAMPLE}; hovers: ${seen || 'none'}`);
+  console.log(`[e2e] hover: ${text}`);
+  assert.equal(text, '**`model.layer4`** here: frozen, train mode; trains 0 of 8,393,728 params (0.00%)');
+  assert.deepEqual(vscode.languages.getDiagnostics(ctx.unfreezeDoc.uri).filter((d) => d.source === 'freezelens').map(codeOf), []);
+}
+
+async function codeLensCounts(ctx: Context): Promise<void> {
+  const optimizerLine = ctx.unfreezeDoc.positionAt(ctx.unfreezeDoc.getText().indexOf('torch.optim.SGD(')).line;
+  const found = await waitForAsync(async () => {
+    const all = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', ctx.unfreezeDoc.uri);
+    return all.find((l) => l.range.start.line === optimizerLine && /SGD trains/.test(l.command?.title ?? ''));
+  }, 15_000);
+  assert.ok(found, `no CodeLens above the optimizer in ${UNFREEZE_EXAMPLE}`);
+  console.log(`[e2e] lens: ${found.command!.title}`);
+  // resnet18 with a 10-class head: 11,181,642 params, of which fc holds 5,130.
+  assert.equal(found.command!.title, 'SGD trains 5,130 of 11,181,642 params (0.05%): model.fc · holds frozen: model.layer4');
 }
 
 async function waitForAsync<T>(fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
