@@ -35,7 +35,7 @@ const WARMUP_EDITS = 20;
 const SECTIONS = ['lsp', 'index', 'cli', 'ruff', 'pyright'] as const;
 /** The workspace-index bench: this many files, each this long. */
 const INDEX_FILES = 1000;
-const INDEX_LINES = 300;
+const INDEX_LINES = 500;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {

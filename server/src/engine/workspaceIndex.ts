@@ -37,6 +37,8 @@ const SKIPPED_DIRS = new Set(['node_modules', '.git', '.hg', '.svn', '__pycache_
 
 export class WorkspaceIndex {
   private readonly files = new Map<string, IndexedFile>();
+  /** Classes by name across files, kept in step with `files`. */
+  private readonly byName = new Map<string, IndexedClass[]>();
   /** Memo of isModule per class name; cleared on every update (cheap to rebuild). */
   private moduleMemo = new Map<string, boolean>();
 
@@ -70,13 +72,25 @@ export class WorkspaceIndex {
   }
 
   update(file: string, text: string): void {
-    this.files.set(file, scan(file, text));
-    this.moduleMemo = new Map();
+    this.remove(file);
+    const scanned = scan(file, text);
+    this.files.set(file, scanned);
+    for (const c of scanned.classes) {
+      const list = this.byName.get(c.name);
+      if (list) list.push(c);
+      else this.byName.set(c.name, [c]);
+    }
   }
 
   remove(file: string): void {
+    const old = this.files.get(file);
     this.files.delete(file);
     this.moduleMemo = new Map();
+    for (const c of old?.classes ?? []) {
+      const list = this.byName.get(c.name)!.filter((x) => x !== c);
+      if (list.length > 0) this.byName.set(c.name, list);
+      else this.byName.delete(c.name);
+    }
   }
 
   get size(): number {
@@ -89,9 +103,7 @@ export class WorkspaceIndex {
 
   /** Classes of that name anywhere in the workspace. */
   find(name: string): IndexedClass[] {
-    const out: IndexedClass[] = [];
-    for (const f of this.files.values()) for (const c of f.classes) if (c.name === name) out.push(c);
-    return out;
+    return this.byName.get(name) ?? [];
   }
 
   /** Every class that is an nn.Module, directly or through workspace base classes. */
