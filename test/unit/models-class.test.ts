@@ -384,3 +384,42 @@ test('class trees reused across keystrokes follow edits to what the class reads'
   assert.equal(only(source(16, 'b'), { blocks: blocks(4) }).totalParams, 68 + 34, 'a module-level constant changed');
   assert.equal(only(source(16, 'b'), { blocks: blocks(3) }).totalParams, 51 + 34, 'a helper in another file changed');
 });
+
+test('name filters are decided on the real parameter names of a known model', () => {
+  // Checked against torch 1.13 / torchvision 0.14: the trainable counts after each loop.
+  const bn = only(py`
+    from torchvision import models
+
+    model = models.resnet18(weights=None)
+    for n, p in model.named_parameters():
+        if "bn" in n:
+            p.requires_grad = False
+  `);
+  // The BatchNorms named bn1/bn2 (7,808 params), not the downsample ones.
+  assert.equal(bn.trainableParams, 11_681_704);
+
+  const stage = only(py`
+    from torchvision import models
+
+    model = models.resnet18(weights=None)
+    for p in model.parameters():
+        p.requires_grad = False
+    for n, p in model.named_parameters():
+        if "layer4" in n or n.startswith("fc"):
+            p.requires_grad = True
+  `);
+  assert.equal(stage.trainableParams, 8_906_728);
+
+  // A filter with a typo keeps nothing trainable: the optimizer over the trainable params raises.
+  const typo = check(py`
+    import torch
+    from torchvision import models
+
+    model = models.resnet18(weights=None)
+    for n, p in model.named_parameters():
+        if "fcc" not in n:
+            p.requires_grad = False
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+  `);
+  assert.deepEqual(typo.findings.map((f) => `${f.ruleId}@${f.line}`), ['FRZ016@6', 'FRZ010@8']);
+});

@@ -171,14 +171,21 @@ export function isComplete(root: ModuleNode): boolean {
  * The full names of every parameter (`layer4.0.conv1.weight`), as
  * `named_parameters()` gives them; undefined when any name is not known.
  */
-export function parameterNames(root: ModuleNode): string[] | undefined {
-  const out: string[] = [];
+export function parameterNames(root: ModuleNode): readonly string[] | undefined {
+  if (namesCache.has(root)) return namesCache.get(root) ?? undefined;
+  let out: string[] | null = [];
   for (const [path, n] of walk(root)) {
-    if (n.partial || (n.params !== 0 && !n.paramNames)) return undefined;
+    if (n.partial || (n.params !== 0 && !n.paramNames)) {
+      out = null;
+      break;
+    }
     for (const p of n.paramNames ?? []) out.push(joinPath(path, p));
   }
-  return out;
+  namesCache.set(root, out);
+  return out ?? undefined;
 }
+
+const namesCache = new WeakMap<ModuleNode, string[] | null>();
 
 /** Paths of the modules for which `pred` holds. */
 export function pathsWhere(root: ModuleNode, pred: (n: ModuleNode) => boolean): string[] {

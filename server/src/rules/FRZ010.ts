@@ -31,17 +31,20 @@ export const FRZ010: Rule = {
   check({ analysis, report }) {
     const tl = analysis.timeline;
     if (!tl) return;
+    const raising = new Set<TimelineEvent>();
     for (const ev of optimizerEvents(tl)) {
       const opt = ev.opt;
       if (!opt.filtered || !optimizerKnown(opt)) continue;
       const roots = new Set(opt.groups.map((g) => g.set.root));
       const regions = [...regionsOf(ev.state)].filter(([root]) => roots.has(root));
       if (regions.some(([, , r]) => r.havoc)) continue;
-      const anyMember = opt.groups.some((g) => [...g.covered.values()].some((c) => c.member !== 'no'));
+      // A region without parameters (a path the model does not have) adds nothing to the list.
+      const anyMember = opt.groups.some((g) => [...g.covered].some(([path, c]) => c.member !== 'no' && !ev.state.models.get(g.set.root)?.get(path)?.empty));
       if (anyMember) continue;
       report({ messageId: opt.fromGroupDicts ? 'emptyGroups' : 'emptyOptimizer', data: { optimizer: `${opt.kind}(...)` }, span: siteSpan(ev.site) });
+      if (!opt.fromGroupDicts) raising.add(ev);
     }
-    trainingTime(analysis, report);
+    trainingTime(analysis, report, raising);
   },
 };
 
@@ -50,7 +53,8 @@ export const FRZ010: Rule = {
  * next backward() is entirely frozen. The loss then has no grad_fn and
  * backward() raises. Reported at the freeze that took the last trainable part.
  */
-function trainingTime(analysis: Parameters<Rule['check']>[0]['analysis'], report: Parameters<Rule['check']>[0]['report']): void {
+/** `raising`: optimizers already reported as raising on an empty list; the program never gets past them. */
+function trainingTime(analysis: Parameters<Rule['check']>[0]['analysis'], report: Parameters<Rule['check']>[0]['report'], raising: ReadonlySet<TimelineEvent>): void {
   const tl = analysis.timeline!;
   const seen = new Set<string>();
   tl.events.forEach((ev, i) => {
@@ -58,6 +62,7 @@ function trainingTime(analysis: Parameters<Rule['check']>[0]['analysis'], report
     const nextBackward = tl.events.findIndex((e, j) => j > i && e.kind === 'backward');
     if (nextBackward < 0) return;
     const backward = tl.events[nextBackward] as Extract<TimelineEvent, { kind: 'backward' }>;
+    if (tl.events.slice(i + 1, nextBackward).some((e) => raising.has(e))) return;
     // The models run with gradients between the freeze and that backward.
     const forwards = tl.events.slice(i + 1, nextBackward).filter((e): e is Extract<TimelineEvent, { kind: 'forward' }> => e.kind === 'forward' && !e.noGrad);
     const roots = new Set(forwards.map((f) => f.root));

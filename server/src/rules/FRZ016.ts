@@ -1,6 +1,6 @@
 import type { SyntaxNode } from '@lezer/common';
 import type { Span } from '../analysis/facts';
-import type { NamePredicate, ParamSet } from '../analysis/interp/paramSet';
+import { nameMatches, type NamePredicate, type ParamSet } from '../analysis/interp/paramSet';
 import type { MachineState, Site } from '../analysis/interp/state';
 import { parameterNames, walk } from '../models/tree';
 import { nodeText } from '../python/syntax';
@@ -108,7 +108,7 @@ function atoms(p: NamePredicate, negated: boolean): { atom: Atom; negated: boole
 }
 
 /** Whether a predicate selects none, some or all of the names; undefined when part of it is unknown. */
-function anyMatch(p: NamePredicate, names: string[]): 'none' | 'some' | 'all' | undefined {
+function anyMatch(p: NamePredicate, names: readonly string[]): 'none' | 'some' | 'all' | undefined {
   let hits = 0;
   for (const n of names) {
     const v = evaluate(p, n);
@@ -119,35 +119,11 @@ function anyMatch(p: NamePredicate, names: string[]): 'none' | 'some' | 'all' | 
 }
 
 function evaluate(p: NamePredicate, name: string): boolean | undefined {
-  switch (p.op) {
-    case 'not': {
-      const v = evaluate(p.arg, name);
-      return v === undefined ? undefined : !v;
-    }
-    case 'and':
-    case 'or': {
-      const vs = p.args.map((a) => evaluate(a, name));
-      if (vs.some((v) => v === undefined)) return undefined;
-      return p.op === 'and' ? vs.every(Boolean) : vs.some(Boolean);
-    }
-    case 'unknown':
-      return undefined;
-    default:
-      return test(p, name);
-  }
+  return nameMatches(p, name);
 }
 
 function test(a: Atom, name: string): boolean {
-  switch (a.op) {
-    case 'startswith':
-      return name.startsWith(a.value);
-    case 'endswith':
-      return name.endsWith(a.value);
-    case 'contains':
-      return name.includes(a.value);
-    case 'equals':
-      return name === a.value;
-  }
+  return nameMatches(a, name) === true;
 }
 
 function describe(a: Atom): string {

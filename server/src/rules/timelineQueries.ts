@@ -121,7 +121,7 @@ export function describeRegion(tl: Timeline, state: MachineState, root: number, 
   const own = state.region(root, path);
   // Only the deeper regions that differ in what trains are worth naming as exceptions.
   const deeper = [...state.regions(root)]
-    .filter(([p, r]) => p !== path && isUnder(p, path) && !sameFlags(r.rg, own.rg))
+    .filter(([p, r]) => p !== path && isUnder(p, path) && !r.empty && !sameFlags(r.rg, own.rg))
     .map(([p]) => p)
     .filter((p, _, all) => !all.some((q) => q !== p && isUnder(p, q)));
   if (deeper.length === 0) return `\`${full}\``;

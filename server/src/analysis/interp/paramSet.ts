@@ -99,6 +99,54 @@ export function evalPredicate(p: NamePredicate, regionPath: string, knownPaths: 
   }
 }
 
+/** A predicate on one concrete parameter name; undefined where it has an unknown part. */
+export function nameMatches(p: NamePredicate, name: string): boolean | undefined {
+  switch (p.op) {
+    case 'not': {
+      const v = nameMatches(p.arg, name);
+      return v === undefined ? undefined : !v;
+    }
+    case 'and':
+    case 'or': {
+      let unknown = false;
+      for (const a of p.args) {
+        const v = nameMatches(a, name);
+        if (v === undefined) unknown = true;
+        else if (p.op === 'and' && !v) return false;
+        else if (p.op === 'or' && v) return true;
+      }
+      return unknown ? undefined : p.op === 'and';
+    }
+    case 'unknown':
+      return undefined;
+    case 'startswith':
+      return name.startsWith(p.value);
+    case 'endswith':
+      return name.endsWith(p.value);
+    case 'contains':
+      return name.includes(p.value);
+    case 'equals':
+      return name === p.value;
+  }
+}
+
+/**
+ * A predicate over the parameters a region governs, when their names are
+ * known: 'yes' or 'no' when it holds for all or none of them, 'maybe' when
+ * it splits them, undefined when there are none or it has an unknown part
+ * (then the path-based answer stands).
+ */
+export function predicateOnNames(p: NamePredicate, names: readonly string[]): Tri | undefined {
+  if (names.length === 0) return undefined;
+  let hits = 0;
+  for (const n of names) {
+    const v = nameMatches(p, n);
+    if (v === undefined) return undefined;
+    if (v) hits++;
+  }
+  return hits === 0 ? 'no' : hits === names.length ? 'yes' : 'maybe';
+}
+
 export function not(t: Tri): Tri {
   return t === 'yes' ? 'no' : t === 'no' ? 'yes' : 'maybe';
 }

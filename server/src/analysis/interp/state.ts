@@ -1,6 +1,6 @@
 import type { SyntaxNode } from '@lezer/common';
-import { joinTrees, type ModuleNode } from '../../models/tree';
-import { and, evalPredicate, isUnder, predicatePaths, type ParamSet, type Tri } from './paramSet';
+import { findNode, joinTrees, parameterNames, type ModuleNode } from '../../models/tree';
+import { and, evalPredicate, isUnder, predicateOnNames, predicatePaths, type NamePredicate, type ParamSet, type Tri } from './paramSet';
 
 /** A place in the program: unit index and syntax node. */
 export interface Site {
@@ -119,6 +119,12 @@ function joinRegion(a: Region, b: Region): Region {
  * regions keyed by path, each region standing for its subtree minus deeper
  * regions. States are copied at branches and joined where paths meet.
  */
+/** Parameter names per governing region, per tree and set of region paths (see governedNames); null: names not known. */
+const governedCache = new WeakMap<ModuleNode, Map<string, Map<string, string[]> | null>>();
+
+/** At most this many regions are created to follow one name filter (see MachineState.splitBy). */
+const MAX_SPLITS = 64;
+
 export class MachineState {
   /**
    * Regions per model. Inner maps and their regions are shared between
@@ -231,6 +237,10 @@ export class MachineState {
     let r = m.get(path);
     if (!r) {
       r = cloneRegion(regionAt(m, path));
+      // A path the known model does not have (a typo in a name filter) holds no parameters.
+      const tree = path === '' ? undefined : this.trees.get(root);
+      const names = tree && parameterNames(tree);
+      if (names && !names.some((n) => isUnder(n, path))) r.empty = true;
       m.set(path, r);
     }
     return r;
@@ -259,6 +269,10 @@ export class MachineState {
       for (const p of set.prefixes) this.ensureRegion(set.root, p);
       for (const p of extra) this.ensureRegion(set.root, p);
     }
+    // Over the whole model's named_parameters(), a filter is decided on the real names where the structure is known:
+    // the regions it splits are split along the modules (and parameters) it selects.
+    let names = set.predicate && set.prefixes.length === 1 && set.prefixes[0] === '' ? this.governedNames(set.root, this.regions(set.root)) : undefined;
+    if (names && set.predicate && this.splitBy(set.root, set.predicate, names)) names = this.governedNames(set.root, this.regions(set.root));
     const regions = this.regions(set.root);
     const known = set.predicate ? new Set(regions.keys()) : undefined;
     const out: [string, Region, Tri][] = [];
@@ -270,12 +284,83 @@ export class MachineState {
           break;
         }
       }
-      if (m !== 'no' && set.predicate) m = and(m, evalPredicate(set.predicate, path, known!));
+      if (m !== 'no' && set.predicate) m = and(m, (names && predicateOnNames(set.predicate, names.get(path) ?? [])) ?? evalPredicate(set.predicate, path, known!));
       if (m !== 'no' && set.onlyTrainable) m = and(m, triOf(region.rg, true));
       if (m !== 'no' && set.onlyFrozen) m = and(m, triOf(region.rg, false));
       if (all || m !== 'no') out.push([path, region, m]);
     }
     return out;
+  }
+
+  /**
+   * The full parameter names each region governs (under its path, not under
+   * a deeper region); undefined when the model's names are not all known.
+   */
+  private governedNames(root: number, regions: ReadonlyMap<string, Region>): Map<string, string[]> | undefined {
+    const tree = this.trees.get(root);
+    if (!tree) return undefined;
+    // The same tree and region paths come back at every member query of a loop: computed once per pair.
+    const key = [...regions.keys()].join('\u0000');
+    let byRegions = governedCache.get(tree);
+    const cached = byRegions?.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const all = parameterNames(tree);
+    if (!byRegions) governedCache.set(tree, (byRegions = new Map()));
+    if (!all) {
+      byRegions.set(key, null);
+      return undefined;
+    }
+    const paths = [...regions.keys()].sort((a, b) => b.length - a.length);
+    const out = new Map<string, string[]>();
+    for (const name of all) {
+      const owner = paths.find((p) => isUnder(name, p));
+      if (owner === undefined) continue;
+      const list = out.get(owner);
+      if (list) list.push(name);
+      else out.set(owner, [name]);
+    }
+    if (byRegions.size > 64) byRegions.clear();
+    byRegions.set(key, out);
+    return out;
+  }
+
+  /**
+   * Splits each region a name filter selects only partly into regions it
+   * selects wholly or not at all: the largest submodules (or single
+   * parameters) on which the filter agrees. Returns whether it split any.
+   * A filter that would need more than MAX_SPLITS new regions (`'bias' in
+   * name` over a whole network) leaves the region as it is: 'maybe'.
+   */
+  private splitBy(root: number, predicate: NamePredicate, governed: Map<string, string[]>): boolean {
+    const tree = this.trees.get(root);
+    if (!tree) return false;
+    let split = false;
+    for (const [regionPath, names] of governed) {
+      if (predicateOnNames(predicate, names) !== 'maybe') continue;
+      const node = findNode(tree, regionPath);
+      if (!node) continue;
+      const governedSet = new Set(names);
+      const points: string[] = [];
+      const visit = (n: ModuleNode, path: string): boolean => {
+        const under = names.filter((x) => isUnder(x, path));
+        if (under.length === 0) return true;
+        const verdict = predicateOnNames(predicate, under);
+        if (verdict === undefined) return false;
+        if (verdict !== 'maybe') {
+          if (path !== regionPath) points.push(path);
+          return true;
+        }
+        for (const p of n.paramNames ?? []) {
+          const full = path === '' ? p : `${path}.${p}`;
+          if (governedSet.has(full)) points.push(full);
+        }
+        return n.children.every((c) => visit(c, path === '' ? c.name : `${path}.${c.name}`)) && points.length <= MAX_SPLITS;
+      };
+      if (!visit(node, regionPath) || points.length > MAX_SPLITS) continue;
+      for (const p of points) this.ensureRegion(root, p);
+      split ||= points.length > 0;
+    }
+    return split;
   }
 
   /** Applies `write` to the regions of a set: definitely where members, as a join where maybe. */
