@@ -4,7 +4,9 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkProgram } from '../engine/check';
 import { analyze } from '../analysis/analyze';
-import { catalogReport, modelReports, modelsJson, modelsText, type ModelReport } from '../engine/models';
+import { catalogReport, modelReports, modelsJson, modelsText, treeReport, type ModelReport } from '../engine/models';
+import { formatShape, inspectOnnx } from '../onnx/inspect';
+import { formatCount } from '../models/tree';
 import { SourceUnit } from '../python/sourceUnit';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject } from '../config/load';
@@ -16,10 +18,12 @@ import { discover, loadFile } from './files';
 import { formatJson, formatSarif, formatText, type FileFindings, type ReportInput, type RunError } from './report';
 
 const USAGE = `Usage: freezelens check [options] PATH...
+       freezelens onnx [--format text|json] FILE.onnx
        freezelens models [--call 'Net(num_classes=7)'] [--format text|json] FILE
        freezelens models --catalog NAME [--num-classes N] [--format text|json]
 
 check   Checks Python scripts and Jupyter notebooks for PyTorch parameter-freezing mistakes.
+onnx    Prints an ONNX file's summary, its module tree with counts, and its diagnostics.
 models  Prints the module trees of the models a file builds, with exact parameter counts per
         module and what trains at the end of the script. --call evaluates a constructor call in
         the file's scope (for files that only define classes); --catalog prints an architecture
@@ -84,6 +88,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
   }
   const [command, ...paths] = positionals;
   if (command === 'models') return runModels(paths, values, io);
+  if (command === 'onnx') return runOnnx(paths, values, io);
   if (command !== 'check') {
     io.stderr(command ? `freezelens: unknown command '${command}'\n\n${USAGE}` : USAGE);
     return 2;
@@ -175,6 +180,43 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
   io.stdout(format === 'json' ? formatJson(input) : format === 'sarif' ? formatSarif(input) : formatText(input));
   const findings = results.reduce((n, r) => n + r.findings.length, 0);
   return findings > 0 || errors.length > 0 ? 1 : 0;
+}
+
+/** `freezelens onnx FILE`: summary, module tree and diagnostics; exit 1 when the file has errors, 2 when it cannot be read. */
+function runOnnx(paths: string[], values: { format?: string }, io: CliIO): number {
+  const format = values.format ?? 'text';
+  if (format !== 'text' && format !== 'json') {
+    io.stderr(`freezelens: onnx --format must be text or json, not '${format}'\n`);
+    return 2;
+  }
+  if (paths.length !== 1) {
+    io.stderr(`freezelens: onnx needs one FILE.onnx\n\n${USAGE}`);
+    return 2;
+  }
+  const file = path.resolve(io.cwd, paths[0]);
+  const report = inspectOnnx(file);
+  const shown = path.relative(io.cwd, file) || file;
+  const models = report.modules ? [treeReport(path.basename(file), 'onnx', shown, report.modules.tree, null)] : [];
+  if (format === 'json') {
+    io.stdout(`${JSON.stringify({ file: shown, summary: report.summary ?? null, naming: report.modules?.naming ?? null, models: JSON.parse(modelsJson(models)).models, diagnostics: report.diagnostics })}\n`);
+  } else {
+    const lines: string[] = [];
+    const s = report.summary;
+    if (s) {
+      lines.push(`${shown}: ${s.producer || 'unknown producer'}, IR ${s.irVersion ?? '?'}, opset ${s.opsets.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ')}`);
+      for (const v of s.inputs) lines.push(`  input  ${v.name} ${formatShape(v.dims)}`);
+      for (const v of s.outputs) lines.push(`  output ${v.name} ${formatShape(v.dims)}`);
+      lines.push(`  ${s.nodes} nodes, ${s.initializers} initializers; parameters ${s.totalParams === null ? '?' : formatCount(s.totalParams)} (module names from ${report.modules!.naming === 'initializers' ? "PyTorch's initializer names" : report.modules!.naming === 'scopes' ? 'node scopes' : 'initializer names and node scopes'})`);
+      lines.push(`  ops: ${s.ops.map(([op, n]) => `${op} ${n}`).join(', ')}`);
+      lines.push('');
+      lines.push(modelsText(models));
+    }
+    for (const d of report.diagnostics) lines.push(`${shown}${d.offset !== undefined ? `:${d.offset}` : ''}: ${d.ruleId} ${d.message}${d.where ? ` [${d.where}]` : ''}`);
+    if (report.diagnostics.length === 0) lines.push('No findings.');
+    io.stdout(`${lines.join('\n')}\n`);
+  }
+  if (!report.model) return 2;
+  return report.diagnostics.some((d) => d.severity === 'error') ? 1 : 0;
 }
 
 /** `freezelens models`: exit 0 with the trees, 1 when nothing is known, 2 on a usage error. */

@@ -96,8 +96,12 @@ export function catalogReport(name: string, numClasses?: number): ModelReport | 
   const hit = found.find(([tree]) => tree);
   if (!hit) return undefined;
   const [tree, call] = hit as [ModuleNode, string];
-  const total = subtreeParams(tree);
-  return { name, source: 'catalog', call, totalParams: total, trainableParams: total, root: toNode(tree, '', undefined) };
+  return treeReport(name, 'catalog', call, tree, subtreeParams(tree));
+}
+
+/** A report for a tree outside any script (a catalog architecture, an ONNX file): no freeze state. */
+export function treeReport(name: string, source: ModelSource, call: string, tree: ModuleNode, trainableParams: number | null): ModelReport {
+  return { name, source, call, totalParams: subtreeParams(tree), trainableParams, root: toNode(tree, '', undefined) };
 }
 
 function toNode(tree: ModuleNode, path: string, regions: ReadonlyMap<string, Region> | undefined): ModelTreeNode {
@@ -134,7 +138,8 @@ export function modelsText(reports: ModelReport[]): string {
   for (const r of reports) {
     const pct = r.totalParams && r.trainableParams !== null ? percent(r.trainableParams, r.totalParams) : '';
     lines.push(`${r.name} = ${r.call}  [${r.source}]`);
-    lines.push(`  trains ${count(r.trainableParams)} of ${count(r.totalParams)} params${pct}`);
+    // An export or a catalog entry on its own has no freeze state to report.
+    lines.push(r.trainableParams === null && r.source === 'onnx' ? `  ${count(r.totalParams)} params` : `  trains ${count(r.trainableParams)} of ${count(r.totalParams)} params${pct}`);
     const rows: string[][] = [['module', 'class', 'params', 'total', 'buffers', 'state']];
     const walk = (n: ModelTreeNode, depth: number): number | null => {
       const row = [`${'  '.repeat(depth)}${n.path === '' ? '(model)' : n.path.slice(n.path.lastIndexOf('.') + 1)}`, n.class, count(n.params), '', count(n.buffers), state(n)];

@@ -1,0 +1,80 @@
+// The module tree behind ONNX exports of real PyTorch models, the diagnostics
+// on them, and `freezelens onnx`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { findNode, subtreeParams, walk } from '../../server/src/models/tree';
+import { inspectOnnx } from '../../server/src/onnx/inspect';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'onnx');
+const fixture = (name: string) => path.join(FIXTURES, name);
+
+// PyTorch's counts of the fixture models (scripts/gen-onnx-fixtures.py):
+// TinyCNN 1,517 params, 50 buffers (two BatchNorms: 17 + 33, num_batches_tracked not exported);
+// TinyTransformer 3,107 params.
+test('PRESERVE and TRAINING exports keep PyTorch names: the tree and counts are the model\'s', () => {
+  for (const mode of ['preserve', 'training']) {
+    const r = inspectOnnx(fixture(`tiny_cnn.${mode}.onnx`));
+    const tree = r.modules!.tree;
+    assert.equal(r.modules!.naming, 'initializers');
+    assert.equal(subtreeParams(tree), 1_517);
+    // A TRAINING export keeps the Dropout node (under the `dropout` module); eval-mode exports drop it.
+    assert.deepEqual(tree.children.map((c) => c.name), mode === 'training' ? ['features', 'dropout', 'fc'] : ['features', 'fc']);
+    if (mode === 'training') assert.equal(findNode(tree, 'dropout')?.dropout, true);
+    const bn = findNode(tree, 'features.1')!;
+    assert.equal(bn.cls, 'BatchNormalization');
+    assert.equal(bn.runningStats, true);
+    assert.deepEqual([bn.params, bn.buffers, bn.paramNames], [16, 16, ['weight', 'bias']]);
+    assert.deepEqual(findNode(tree, 'fc')?.paramNames, ['weight', 'bias']);
+    assert.equal(findNode(tree, 'features.0')?.params, 216);
+  }
+  const t = inspectOnnx(fixture('tiny_transformer.preserve.onnx')).modules!.tree;
+  // Tensors the exporter merged behind Identity nodes (LayerNorm ones and zeros) count as the separate parameters they are.
+  assert.equal(subtreeParams(t), 3_107);
+  assert.deepEqual(
+    walk(t).map(([p]) => p).filter((p) => p.split('.').length <= 2),
+    ['', 'embed', 'layer', 'layer.self_attn', 'layer.norm1', 'layer.linear1', 'layer.linear2', 'layer.norm2', 'norm', 'head'],
+  );
+  assert.deepEqual(findNode(t, 'layer.self_attn')?.paramNames, ['in_proj_weight', 'in_proj_bias']);
+});
+
+test('an EVAL export: modules from node scopes, BatchNorm folded (FRZ103)', () => {
+  const r = inspectOnnx(fixture('tiny_cnn.eval.onnx'));
+  // Folded: conv0 gains a bias (8), the BatchNorms' 48 params are gone: 1,517 - 48 + 8.
+  assert.equal(subtreeParams(r.modules!.tree), 1_477);
+  assert.equal(findNode(r.modules!.tree, 'features.0')?.cls, 'Conv');
+  assert.equal(findNode(r.modules!.tree, 'features.0')?.params, 224);
+  assert.equal(findNode(r.modules!.tree, 'features.1'), undefined);
+  assert.deepEqual(r.diagnostics.map((d) => d.ruleId), ['FRZ103']);
+  // The transformer's names mostly survive even in EVAL; the renamed MatMul weights are found by scope.
+  assert.equal(subtreeParams(inspectOnnx(fixture('tiny_transformer.eval.onnx')).modules!.tree), 3_107);
+});
+
+test('diagnostics: training-mode BatchNorm and Dropout, clean exports, external data, unreadable files', () => {
+  assert.deepEqual(inspectOnnx(fixture('tiny_cnn.training.onnx')).diagnostics.map((d) => d.ruleId), ['FRZ101', 'FRZ102']);
+  assert.deepEqual(inspectOnnx(fixture('tiny_cnn.preserve.onnx')).diagnostics, []);
+  assert.deepEqual(inspectOnnx(fixture('tiny_cnn.external.onnx')).diagnostics, []);
+  assert.deepEqual(inspectOnnx(fixture('tiny_transformer.preserve.onnx')).diagnostics, []);
+  const broken = inspectOnnx(fixture('tiny_cnn.preserve.expected.json'));
+  assert.equal(broken.diagnostics[0].ruleId, 'FRZ105');
+  assert.match(broken.diagnostics[0].message, /Not a readable ONNX model: .* \(at byte \d+\)/);
+});
+
+test('freezelens onnx: summary, tree and diagnostics; JSON in the models format; exit codes', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freezelens.js'), 'onnx', ...args], { cwd: ROOT, encoding: 'utf8' });
+  const text = cli('test/fixtures/onnx/tiny_cnn.training.onnx');
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^test\/fixtures\/onnx\/tiny_cnn\.training\.onnx: pytorch 1\.13\.0, IR 7, opset ai\.onnx 14\n {2}input {2}input \[batch, 3, 16, 16\]\n {2}output logits \[batch, 5\]\n/);
+  assert.match(text.stdout, /parameters 1,517 \(module names from PyTorch's initializer names\)/);
+  assert.match(text.stdout, /FRZ101 1 BatchNormalization node runs|FRZ101 2 BatchNormalization nodes run/);
+  const json = JSON.parse(cli('test/fixtures/onnx/tiny_cnn.preserve.onnx', '--format', 'json').stdout);
+  assert.equal(json.models[0].source, 'onnx');
+  assert.equal(json.models[0].totalParams, 1_517);
+  assert.deepEqual(Object.keys(json.models[0].root), ['path', 'class', 'params', 'buffers', 'children']);
+  assert.deepEqual(json.diagnostics, []);
+  const unreadable = cli('package.json');
+  assert.equal(unreadable.status, 2);
+  assert.match(unreadable.stdout, /FRZ105 Not a readable ONNX model/);
+});
