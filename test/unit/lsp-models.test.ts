@@ -122,3 +122,33 @@ test('a script is analysed again when a workspace module it imports changes on d
   const result = (await server.conn.sendRequest(MODEL_TREE_REQUEST, { uri })) as ModelTreeResult;
   assert.equal(result.models[0].trainableParams, 11_181_642);
 });
+
+test('.onnx files of the workspace get their diagnostics in the Problems panel, and again when they change', async () => {
+  const fixtures = path.join(__dirname, '../../../test/fixtures/onnx');
+  const onnxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-lsp-onnx-'));
+  const other = await Server.start({ debounceMs: 0 }, [{ uri: pathToFileURL(onnxDir).href, name: 'onnx' }]);
+  try {
+    const uri = pathToFileURL(path.join(onnxDir, 'cnn.onnx')).href;
+    // Waits until the newest diagnostics published for the file have these codes (the start-up scan may publish too).
+    const published = (codes: string[]) =>
+      other.until(`diagnostics ${codes.join(',') || '(none)'} for cnn.onnx`, () => {
+        const last = [...other.diagnostics].reverse().find((d) => d.uri === uri);
+        return last && JSON.stringify(last.diagnostics.map((d) => d.code)) === JSON.stringify(codes) ? last.diagnostics : undefined;
+      });
+    const changed = (type: FileChangeType) => other.conn.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri, type }] });
+    fs.copyFileSync(path.join(fixtures, 'tiny_cnn.training.onnx'), path.join(onnxDir, 'cnn.onnx'));
+    await changed(FileChangeType.Created);
+    const first = await published(['FRZ101', 'FRZ102']);
+    assert.match(String(first[0].codeDescription?.href), /docs\/rules\/FRZ101\.md$/);
+    fs.copyFileSync(path.join(fixtures, 'tiny_cnn.preserve.onnx'), path.join(onnxDir, 'cnn.onnx'));
+    await changed(FileChangeType.Changed);
+    await published([]);
+    fs.writeFileSync(path.join(onnxDir, 'cnn.onnx'), Buffer.from([0x3a, 0xff, 0xff]));
+    await changed(FileChangeType.Changed);
+    await published(['FRZ105']);
+    assert.equal(other.alive, true);
+  } finally {
+    await other.stop();
+    fs.rmSync(onnxDir, { recursive: true, force: true });
+  }
+});

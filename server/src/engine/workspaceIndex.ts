@@ -43,7 +43,7 @@ export class WorkspaceIndex {
   private moduleMemo = new Map<string, boolean>();
 
   /** Indexes every .py file under `root`, skipping virtual environments and caches; returns the number of files. */
-  addFolder(root: string, limit = 20_000): number {
+  addFolder(root: string, limit = 20_000, onOther?: (file: string) => void): number {
     let count = 0;
     const stack = [root];
     while (stack.length > 0 && count < limit) {
@@ -57,6 +57,8 @@ export class WorkspaceIndex {
       for (const e of entries) {
         if (e.isDirectory()) {
           if (!SKIPPED_DIRS.has(e.name) && !e.name.startsWith('.')) stack.push(path.join(dir, e.name));
+        } else if (e.isFile() && e.name.endsWith('.onnx')) {
+          onOther?.(path.join(dir, e.name));
         } else if (e.isFile() && e.name.endsWith('.py')) {
           const file = path.join(dir, e.name);
           try {

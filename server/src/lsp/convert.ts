@@ -11,6 +11,7 @@ import type { Span } from '../analysis/facts';
 import type { Program } from '../python/program';
 import { DIAGNOSTIC_SOURCE } from '../protocol';
 import type { Finding, Fix, Severity } from '../rules/types';
+import type { OnnxDiagnostic } from '../onnx/inspect';
 
 /** Converts core findings (offsets in program units) into LSP objects (URIs and positions). */
 
@@ -24,6 +25,18 @@ const SEVERITY: Record<Severity, DiagnosticSeverity> = {
 export function spanRange(program: Program, span: Span): Range {
   const lines = program.units[span.unit].lines;
   return { start: lines.positionAt(span.from), end: lines.positionAt(span.to) };
+}
+
+/** A diagnostic on a binary .onnx file: it has no text to point into, so it sits at the start. */
+export function onnxDiagnostic(d: OnnxDiagnostic, docUri: (ruleId: string) => string): Diagnostic {
+  return {
+    range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
+    severity: SEVERITY[d.severity],
+    source: DIAGNOSTIC_SOURCE,
+    code: d.ruleId,
+    codeDescription: { href: docUri(d.ruleId) },
+    message: d.where ? `${d.message} (${d.where})` : d.message,
+  };
 }
 
 export function toDiagnostic(program: Program, finding: Finding, docUri: (ruleId: string) => string): Diagnostic {

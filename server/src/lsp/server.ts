@@ -39,7 +39,8 @@ import {
   type WorkspaceModelsResult,
 } from '../protocol';
 import { findPackageRoot } from '../packageRoot';
-import { spanRange, toCodeActions, toDiagnostic } from './convert';
+import { onnxDiagnostic, spanRange, toCodeActions, toDiagnostic } from './convert';
+import { inspectOnnx } from '../onnx/inspect';
 import { NotebookCells, PythonDocuments } from './documents';
 
 /** Keys of the `freezelens` settings section that only the client reads; VS Code sends them with the rest. */
@@ -111,7 +112,14 @@ export function startServer(connection: Connection): void {
   connection.onInitialized(() => {
     // Python files and project-root markers are watched for the import resolver: with change
     // notifications it need not ask the disk again at every keystroke.
-    const watchers = [{ globPattern: '**/pyproject.toml' }, { globPattern: '**/requirements*.txt' }, { globPattern: '**/*.py' }, { globPattern: '**/.git' }];
+    const watchers = [
+      { globPattern: '**/pyproject.toml' },
+      { globPattern: '**/requirements*.txt' },
+      { globPattern: '**/*.py' },
+      { globPattern: '**/*.onnx' },
+      { globPattern: '**/*.data' },
+      { globPattern: '**/.git' },
+    ];
     connection.client.register(DidChangeWatchedFilesNotification.type, { watchers }).then(
       () => resolveImport.cacheDisk(true),
       () => {
@@ -122,10 +130,27 @@ export function startServer(connection: Connection): void {
     // The class index is built after start-up, off the first analysis's path.
     setTimeout(() => {
       const started = performance.now();
-      const files = workspaceRoots.reduce((n, root) => n + workspaceIndex.addFolder(root), 0);
+      const onnxFiles: string[] = [];
+      const files = workspaceRoots.reduce((n, root) => n + workspaceIndex.addFolder(root, undefined, (f) => onnxFiles.push(f)), 0);
+      for (const f of onnxFiles) publishOnnx(f);
       log(`indexed ${files} Python files (${workspaceIndex.moduleClasses().length} nn.Module classes) in ${(performance.now() - started).toFixed(0)} ms`);
     }, 0);
   });
+
+  /**
+   * Diagnostics of a .onnx file of the workspace (read with positioned reads, never its weights).
+   * Shown in the Problems panel whether or not the file is open.
+   */
+  const publishOnnx = (file: string) => {
+    const uri = pathToFileURL(file).href;
+    let diagnostics: Diagnostic[] = [];
+    try {
+      diagnostics = inspectOnnx(file).diagnostics.map((d) => onnxDiagnostic(d, docUri));
+    } catch (e) {
+      log(`reading ${file} failed: ${(e as Error).stack ?? e}`);
+    }
+    void connection.sendDiagnostics({ uri, diagnostics });
+  };
 
   /** Programs that imported one of these files are analysed again: what they call may have changed. */
   const reanalyseImporters = (files: string[]) => {
@@ -364,7 +389,16 @@ export function startServer(connection: Connection): void {
       }
     }
     reanalyseImporters(pyFiles.map((c) => c.uri));
-    if (changes.length > 0 && pyFiles.length === changes.length) return;
+    for (const c of changes.filter((x) => x.uri.endsWith('.onnx') || x.uri.endsWith('.data'))) {
+      const file = filePathOf(c.uri);
+      if (!file) continue;
+      if (c.uri.endsWith('.onnx') && c.type === FileChangeType.Deleted) void connection.sendDiagnostics({ uri: c.uri, diagnostics: [] });
+      else if (c.uri.endsWith('.onnx')) publishOnnx(file);
+      // External data changed: the models in that folder are read again.
+      else for (const other of onnxFilesIn(path.dirname(file))) publishOnnx(other);
+    }
+    // Only code and models changed: the configuration and torch version stay as they were.
+    if (changes.length > 0 && changes.every((c) => /\.(py|onnx|data)$/.test(c.uri))) return;
     pyprojects.clear();
     torchVersions.clear();
     reportedProblems.clear();
@@ -424,6 +458,14 @@ export function startServer(connection: Connection): void {
   });
 
   connection.listen();
+}
+
+function onnxFilesIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')).map((f) => path.join(dir, f));
+  } catch {
+    return [];
+  }
 }
 
 function filePathOf(uri: string): string | undefined {
