@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { applyEdit, typingSession } from './edits';
 import { generateScript, writeCorpus } from './generate';
 import { benchIndex, benchInProcess } from './inprocess';
+import { benchOnnx } from './onnx';
 import { benchLsp } from './lsp';
 import { LATENCY_HEADER, latencyRow, ms, table, thousands } from './stats';
 import { benchFreezeLensCli, benchFreezeLensInProcess, benchPyright, benchRuffWasm, type ThroughputResult } from './throughput';
@@ -32,7 +33,7 @@ const CORPUS_FILES = 50;
 /** Keystrokes sent before measuring, so the numbers describe a server that has been in use, not one still being JIT-compiled. */
 const WARMUP_EDITS = 20;
 
-const SECTIONS = ['lsp', 'index', 'cli', 'ruff', 'pyright'] as const;
+const SECTIONS = ['lsp', 'index', 'onnx', 'cli', 'ruff', 'pyright'] as const;
 /** The workspace-index bench: this many files, each this long. */
 const INDEX_FILES = 1000;
 const INDEX_LINES = 500;
@@ -123,6 +124,31 @@ async function main(): Promise<void> {
       );
       out();
       out('- Indexing reads every file from disk and scans it line by line for top-level `class` and `import` statements; a full parse of every file is shown for comparison.');
+    }
+
+    if (only.has('onnx')) {
+      const onnx = benchOnnx(root, tmp, runs);
+      out();
+      out('## ONNX reader (each run a fresh Node process)');
+      out();
+      out(
+        table(
+          ['', 'cold ms (median)', 'warm ms', 'cold runs (ms)', 'peak RSS MB', 'read'],
+          onnx.rows.map((r) => [
+            r.label,
+            r.medianMs === undefined ? '—' : ms(r.medianMs),
+            r.warmMs === undefined ? '—' : ms(r.warmMs),
+            r.runs.map(ms).join(', '),
+            r.peakRssMB === undefined ? '—' : r.peakRssMB.toFixed(0),
+            r.detail,
+          ]),
+          [0, 5],
+        ),
+      );
+      out();
+      out('- The streaming reader reads the graph with positioned reads and jumps over tensor payloads; the baseline reads the whole file and decodes every message, weights included.');
+      out('- Cold: the first read in a fresh Node process, JIT compilation included. Warm: the median of five more reads in that process, as in an editor that has read a model before.');
+      for (const n of onnx.notes) out(`- ${n}`);
     }
 
     const throughput: ThroughputResult[] = [];

@@ -78,3 +78,37 @@ test('freezelens onnx: summary, tree and diagnostics; JSON in the models format;
   assert.equal(unreadable.status, 2);
   assert.match(unreadable.stdout, /FRZ105 Not a readable ONNX model/);
 });
+
+test('# freezelens: model=... binds an export to a model the code builds where the analysis cannot follow', () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-bind-'));
+  try {
+    fs.copyFileSync(fixture('tiny_cnn.preserve.onnx'), path.join(dir, 'cnn.onnx'));
+    fs.writeFileSync(
+      path.join(dir, 'train.py'),
+      [
+        'import torch',
+        'from my_configs import build',
+        '',
+        'model = build("cnn")  # freezelens: model=cnn.onnx',
+        'for n, p in model.named_parameters():',
+        '    if n.startswith("feature."):',
+        '        p.requires_grad = False',
+        'optimizer = torch.optim.SGD(model.parameters(), lr=0.1)',
+        '',
+      ].join('\n'),
+    );
+    const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freezelens.js'), ...args], { cwd: dir, encoding: 'utf8' });
+    const models = JSON.parse(cli('models', 'train.py', '--format', 'json').stdout).models;
+    assert.equal(models.length, 1);
+    assert.equal(models[0].source, 'onnx');
+    assert.equal(models[0].totalParams, 1_517);
+    assert.deepEqual(models[0].root.children.map((c: { path: string }) => c.path), ['features', 'fc']);
+    // The export's names decide name filters: `feature.` matches nothing (the module is `features`).
+    const check = cli('check', 'train.py');
+    assert.match(check.stdout, /train\.py:6:\d+: FRZ016 `name\.startswith\("feature\."\)` matches no parameter of `model`/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,6 +11,7 @@ import { SourceUnit } from '../python/sourceUnit';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject } from '../config/load';
 import { createImportResolver } from '../engine/workspaceImports';
+import { createModelFileLoader } from '../engine/modelFiles';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
 import { findPackageRoot } from '../packageRoot';
 import { ruleDocPath } from '../rules';
@@ -148,6 +149,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
 
   // One resolver for the run: a module imported by many files is parsed once.
   const resolveImport = createImportResolver();
+  const loadModelTree = createModelFileLoader();
   const results: FileFindings[] = [];
   for (const item of discover(paths.map((p) => path.resolve(io.cwd, p)), reportError)) {
     const config = configForDir(path.dirname(item.path));
@@ -161,7 +163,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
       continue;
     }
     try {
-      const result = checkProgram({ ...file.program, resolveImport }, config, { torchVersion: torchFor(path.dirname(item.path)) });
+      const result = checkProgram({ ...file.program, resolveImport, loadModelTree }, config, { torchVersion: torchFor(path.dirname(item.path)) });
       if (values.verbose) for (const note of result.notes) io.stderr(`note: ${note}\n`);
       results.push({ file, findings: result.findings });
     } catch (e) {
@@ -254,7 +256,7 @@ function runModels(paths: string[], values: { format?: string; call?: string; ca
     io.stderr(`${paths[0]}: error: ${err.code ? `cannot read file (${err.code})` : err.message}\n`);
     return 1;
   }
-  const program = { ...loaded.program, resolveImport: createImportResolver() };
+  const program = { ...loaded.program, resolveImport: createImportResolver(), loadModelTree: createModelFileLoader() };
   const target = '__freezelens_model__';
   if (values.call !== undefined) {
     // The call runs in the file's scope, as a statement appended to it.

@@ -70,7 +70,7 @@ export function reportOf(tl: Timeline, root: number, tree: ModuleNode, st: Machi
   const node = toNode(tree, '', regions);
   return {
     name: info.name ?? info.label,
-    source: info.family ? 'catalog' : 'class',
+    source: info.treeSource ?? (info.family ? 'catalog' : 'class'),
     call: info.label,
     totalParams: subtreeParams(tree),
     trainableParams: tl.unattributedFlagWrites ? null : trainable(tree, regions),

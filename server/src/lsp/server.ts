@@ -18,6 +18,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { checkProgram } from '../engine/check';
 import { createImportResolver } from '../engine/workspaceImports';
+import { createModelFileLoader } from '../engine/modelFiles';
 import { hoverAt, optimizerLenses, type InspectedAnalysis } from '../engine/inspect';
 import { modelReports } from '../engine/models';
 import { WorkspaceIndex } from '../engine/workspaceIndex';
@@ -232,6 +233,8 @@ export function startServer(connection: Connection): void {
 
   // Workspace modules the scripts import; an open editor's text wins over the file on disk.
   const resolveImport = createImportResolver({ uris: true, openText: (file) => documents.get(pathToFileURL(file).href)?.unit.text });
+  // Model files named by `# freezelens: model=...` comments.
+  const loadModelTree = createModelFileLoader();
 
   /** Analyses a program and publishes diagnostics for each of its units (one, or one per cell). */
   const analyseAndPublish = async (configUri: string, program: Program) => {
@@ -257,7 +260,7 @@ export function startServer(connection: Connection): void {
     } else {
       const started = performance.now();
       try {
-        const result = checkProgram({ ...program, resolveImport }, config, { torchVersion });
+        const result = checkProgram({ ...program, resolveImport, loadModelTree }, config, { torchVersion });
         findings = result.findings;
         analysis = result.analysis && { timeline: result.analysis.timeline };
         if (result.analysis) imports = result.analysis.program.units.slice(result.analysis.mainUnits).map((u) => filePathOf(u.id) ?? u.id);
@@ -397,6 +400,8 @@ export function startServer(connection: Connection): void {
       // External data changed: the models in that folder are read again.
       else for (const other of onnxFilesIn(path.dirname(file))) publishOnnx(other);
     }
+    // A model file a script names may have changed: scripts are analysed again (the loader re-reads changed files only).
+    if (changes.some((c) => c.uri.endsWith('.onnx'))) reanalyseAll();
     // Only code and models changed: the configuration and torch version stay as they were.
     if (changes.length > 0 && changes.every((c) => /\.(py|onnx|data)$/.test(c.uri))) return;
     pyprojects.clear();

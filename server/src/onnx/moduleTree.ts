@@ -147,9 +147,10 @@ export function onnxModuleTree(model: OnnxModel): OnnxModuleTree {
     });
   }
   // 3. Float initializers nothing claimed: the graph's own.
+  const consumed = new Set(g.nodes.flatMap((n) => n.inputs));
   for (const t of g.initializers) {
     if (placed.has(t.name) || !FLOAT_TYPES.has(t.dataType) || TORCH_NAME.test(t.name)) continue;
-    if (g.nodes.some((n) => n.inputs.includes(t.name))) continue; // a constant of some op, not a weight
+    if (consumed.has(t.name)) continue; // a constant of some op, not a weight
     addTensor('', t.name, t.name, true);
   }
 
@@ -194,10 +195,18 @@ function build(order: string[], own: Map<string, { names: string[]; sizes: numbe
   add('');
   // Modules in the order their nodes run (close to registration order), then modules that only hold tensors.
   for (const p of [...modules.keys(), ...order]) add(p);
+  const childrenOf = new Map<string, string[]>();
+  for (const c of all) {
+    if (c === '') continue;
+    const parent = parentOf(c);
+    const list = childrenOf.get(parent);
+    if (list) list.push(c);
+    else childrenOf.set(parent, [c]);
+  }
   const make = (p: string): ModuleNode => {
     const o = own.get(p);
     const m = modules.get(p);
-    const kids = all.filter((c) => c !== '' && parentOf(c) === p);
+    const kids = childrenOf.get(p) ?? [];
     return {
       name: p.slice(p.lastIndexOf('.') + 1),
       cls: m ? (PRIMARY_OPS.find((op) => m.ops.includes(op)) ?? m.ops[0] ?? 'Module') : 'Module',

@@ -1,3 +1,4 @@
+import type { ModuleNode } from '../models/tree';
 import type { SourceUnit } from './sourceUnit';
 
 /**
@@ -15,6 +16,13 @@ export interface Program {
    * imports stay unknown calls.
    */
   resolveImport?: ImportResolver;
+  /**
+   * Reads the module tree of a model file a script names
+   * (`# freezelens: model=exports/model.onnx`), relative to the unit that
+   * names it. Absent, or undefined for a file it cannot read: the comment
+   * is ignored.
+   */
+  loadModelTree?: (location: string, fromUnit: string) => ModuleNode | undefined;
 }
 
 /**

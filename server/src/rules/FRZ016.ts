@@ -73,7 +73,7 @@ export const FRZ016: Rule = {
           data: {
             test: failing.map(describe).join(', '),
             model: modelName(tl, set.root),
-            architecture: info?.family ?? `class \`${tree.cls}\``,
+            architecture: info?.treeSource === 'onnx' ? 'its ONNX export' : (info?.family ?? `class \`${tree.cls}\``),
             effect: whole === undefined ? '' : negated ? (whole === 'all' ? negatedEffect : '') : whole === 'none' ? effect : '',
             children: tree.children.slice(0, 8).map((c) => `\`${c.name}\``).join(', ') + (tree.children.length > 8 ? ', …' : ''),
           },

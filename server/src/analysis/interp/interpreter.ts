@@ -403,8 +403,15 @@ export class Interpreter {
     const ops = kids.map((k, i) => (k.name === 'AssignOp' ? i : -1)).filter((i) => i >= 0);
     if (ops.length === 0) return;
     const valueNodes = kids.slice(ops[ops.length - 1] + 1).filter((k) => k.name !== ',');
-    const value: Value =
+    let value: Value =
       valueNodes.length === 1 ? this.eval(unit, valueNodes[0], env, st) : { t: 'list', items: valueNodes.map((n) => this.eval(unit, n, env, st)) };
+    const file = valueNodes.length === 1 ? this.modelFileOf(unit, stmt) : undefined;
+    if (file) {
+      // A model built where the analysis cannot follow (a config system, a checkpoint loader) is the export's model.
+      if (value.t !== 'module' || value.path !== '') value = this.newModel('model file', this.siteAt(unit, stmt), false, st, { label: this.text(unit, valueNodes[0]) });
+      this.setTree(value.root, file, st);
+      this.models.get(value.root)!.treeSource = 'onnx';
+    }
     let start = 0;
     for (const op of ops) {
       const targets = kids.slice(start, op).filter((k) => k.name !== ',' && k.name !== 'TypeDef');
@@ -412,6 +419,25 @@ export class Interpreter {
       else targets.forEach((t, i) => this.assign(unit, t, value.t === 'list' ? (value.items[i] ?? UNKNOWN) : UNKNOWN, env, st, stmt));
       start = op + 1;
     }
+  }
+
+  /**
+   * `model = build()  # freezelens: model=exports/model.onnx`: the export
+   * describes this model, so its module tree is the export's (PyTorch's
+   * names, counts, where BatchNorm sits), whatever built the model.
+   */
+  private modelFileOf(unit: number, stmt: SyntaxNode): ModuleNode | undefined {
+    const program = this.binder.program;
+    if (!program.loadModelTree) return undefined;
+    const text = program.units[unit].text;
+    const lineEnd = text.indexOf('\n', stmt.to);
+    const line = text.slice(stmt.to, lineEnd < 0 ? text.length : lineEnd);
+    if (!line.includes('freezelens')) return undefined;
+    const m = /#\s*freezelens:\s*model\s*=\s*(\S+)/.exec(line);
+    if (!m) return undefined;
+    const tree = program.loadModelTree(m[1], program.units[unit].id);
+    if (!tree) this.unknowns.push(`model file ${m[1]} could not be read`);
+    return tree;
   }
 
   private assign(unit: number, target: SyntaxNode, value: Value, env: Env, st: MachineState, stmt: SyntaxNode): void {
