@@ -198,3 +198,24 @@ test('mutation fuzz: bit flips and truncations of every fixture end in a model o
   assert.ok(cases >= 2000, `${cases} cases`);
   assert.ok(errors > 0 && errors < cases, `${errors} of ${cases} rejected`);
 });
+
+test("inputs and outputs agree with onnxruntime-node's session metadata on every fixture", async () => {
+  // onnxruntime-node's CPU build ships in the npm package; .npmrc skips the download of its CUDA binaries.
+  const ort = await import('onnxruntime-node');
+  const elemTypes: Record<number, string> = { 1: 'float32', 7: 'int64', 9: 'bool' };
+  for (const f of fixtures) {
+    const session = await ort.InferenceSession.create(path.join(FIXTURES, f));
+    const model = readOnnx(path.join(FIXTURES, f));
+    const initializers = new Set(model.graph.initializers.map((t) => t.name));
+    const inputs = model.graph.inputs.filter((v) => !initializers.has(v.name));
+    assert.deepEqual(session.inputNames, inputs.map((v) => v.name), f);
+    assert.deepEqual(session.outputNames, model.graph.outputs.map((v) => v.name), f);
+    const meta = [...session.inputMetadata, ...session.outputMetadata] as { name: string; isTensor: boolean; type?: string; shape?: (number | string)[] }[];
+    for (const v of [...inputs, ...model.graph.outputs]) {
+      const m = meta.find((x) => x.name === v.name)!;
+      assert.equal(m.type, elemTypes[v.elemType!], `${f} ${v.name}`);
+      assert.deepEqual(m.shape, v.dims, `${f} ${v.name}`);
+    }
+    await session.release();
+  }
+});

@@ -112,3 +112,40 @@ test('# freezelens: model=... binds an export to a model the code builds where t
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a torch.onnx.export of the model in the script binds the file it wrote, where the code does not show the structure', () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-export-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'exports'));
+    fs.copyFileSync(fixture('tiny_transformer.preserve.onnx'), path.join(dir, 'exports', 'tagger.onnx'));
+    const script = (exported: string) =>
+      [
+        'import torch',
+        'from my_configs import build',
+        '',
+        'model = build("tagger")',
+        'for n, p in model.named_parameters():',
+        '    if not n.startswith("head."):',
+        '        p.requires_grad = False',
+        `torch.onnx.export(model, torch.randint(0, 50, (1, 6)), "${exported}", training=torch.onnx.TrainingMode.PRESERVE)`,
+        '',
+      ].join('\n');
+    const models = (text: string) => {
+      fs.writeFileSync(path.join(dir, 'train.py'), text);
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freezelens.js'), 'models', 'train.py', '--format', 'json'], { cwd: dir, encoding: 'utf8' });
+      return JSON.parse(r.stdout).models;
+    };
+    const bound = models(script('exports/tagger.onnx'));
+    assert.equal(bound.length, 1);
+    assert.equal(bound[0].source, 'onnx');
+    assert.equal(bound[0].totalParams, 3_107);
+    // Everything but the head (3*16+3 = 51 params) frozen.
+    assert.equal(bound[0].trainableParams, 51);
+    // No export file on disk: the model stays unknown.
+    assert.deepEqual(models(script('exports/missing.onnx')), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

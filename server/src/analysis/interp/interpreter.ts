@@ -405,7 +405,13 @@ export class Interpreter {
     const valueNodes = kids.slice(ops[ops.length - 1] + 1).filter((k) => k.name !== ',');
     let value: Value =
       valueNodes.length === 1 ? this.eval(unit, valueNodes[0], env, st) : { t: 'list', items: valueNodes.map((n) => this.eval(unit, n, env, st)) };
-    const file = valueNodes.length === 1 ? this.modelFileOf(unit, stmt) : undefined;
+    let file = valueNodes.length === 1 ? this.modelFileOf(unit, stmt) : undefined;
+    // `torch.onnx.export(model, x, "model.onnx")` in the program: the file it wrote (on its last run) describes
+    // this model, where the code itself does not show the structure.
+    const targetName = kids.length > 0 && kids[0].name === 'VariableName' && ops.length === 1 ? this.text(unit, kids[0]) : undefined;
+    if (!file && targetName && valueNodes.length === 1 && !(value.t === 'module' && value.path === '' && st.trees.has(value.root) && isComplete(st.trees.get(value.root)!))) {
+      file = this.exportedModelOf(unit, targetName);
+    }
     if (file) {
       // A model built where the analysis cannot follow (a config system, a checkpoint loader) is the export's model.
       if (value.t !== 'module' || value.path !== '') value = this.newModel('model file', this.siteAt(unit, stmt), false, st, { label: this.text(unit, valueNodes[0]) });
@@ -426,6 +432,19 @@ export class Interpreter {
    * describes this model, so its module tree is the export's (PyTorch's
    * names, counts, where BatchNorm sits), whatever built the model.
    */
+  private exportedModelOf(unit: number, name: string): ModuleNode | undefined {
+    const program = this.binder.program;
+    if (!program.loadModelTree) return undefined;
+    for (let u = 0; u < this.mainUnits; u++) {
+      const text = program.units[u].text;
+      if (!text.includes('onnx.export')) continue;
+      const re = new RegExp(`onnx\\.export\\(\\s*${name}\\s*,[\\s\\S]{0,400}?["']([^"']+\\.onnx)["']`);
+      const m = re.exec(text);
+      if (m) return program.loadModelTree(m[1], program.units[unit].id);
+    }
+    return undefined;
+  }
+
   private modelFileOf(unit: number, stmt: SyntaxNode): ModuleNode | undefined {
     const program = this.binder.program;
     if (!program.loadModelTree) return undefined;
