@@ -35,6 +35,17 @@ const builds = [
     entryPoints: ['webview/src/main.ts'],
     outfile: 'dist/webview/main.js',
   },
+  {
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+    entryPoints: ['webview/src/onnx.ts'],
+    outfile: 'dist/webview/onnx.js',
+  },
 ];
 
 // Data the server and CLI read at run time (server/src/models/catalog.ts looks in dist/data/).

@@ -9,6 +9,7 @@ import {
 } from 'vscode-languageclient/node';
 import { NOTEBOOK_TYPE, SERVER_NAME, SETTINGS_SECTION, type InitializationOptions } from '../../server/src/protocol';
 import { CrashPolicy } from './crashPolicy';
+import { OnnxEditorProvider } from './onnxEditor';
 
 /**
  * The extension is a thin client, as in vscode-eslint: it starts the
@@ -59,9 +60,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await client?.restart();
     }),
     vscode.commands.registerCommand('freezelens.showOutput', () => output.show(true)),
+    vscode.window.registerCustomEditorProvider(OnnxEditorProvider.viewType, new OnnxEditorProvider(context.extensionUri, () => started.then(() => client)), {
+      supportsMultipleEditorsPerDocument: true,
+    }),
   );
-  await client.start();
+  started = client.start();
+  await started;
 }
+
+/** Resolves once the language server runs: the ONNX viewer may open before it does. */
+let started: Promise<void> = Promise.resolve();
 
 export async function deactivate(): Promise<void> {
   await client?.stop();

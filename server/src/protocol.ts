@@ -59,3 +59,39 @@ export interface WorkspaceModelsResult {
   files: number;
   classes: { name: string; uri: string; line: number; bases: string[] }[];
 }
+
+/**
+ * `freezelens/onnxReport` (params `{ uri }` of a .onnx file): what the ONNX
+ * viewer shows. `models` holds the module tree in the `freezelens/modelTree`
+ * format, with source `onnx`.
+ */
+export const ONNX_REPORT_REQUEST = 'freezelens/onnxReport';
+
+export interface OnnxTreeNode {
+  path: string;
+  class: string;
+  params: number | null;
+  buffers: number | null;
+  children: OnnxTreeNode[];
+  batchNorm?: boolean;
+  dropout?: boolean;
+}
+
+export interface OnnxReportResult {
+  file: string;
+  summary?: {
+    producer: string;
+    irVersion?: number;
+    opsets: { domain: string; version: number }[];
+    inputs: { name: string; elemType?: number; dims?: (number | string | null)[] }[];
+    outputs: { name: string; elemType?: number; dims?: (number | string | null)[] }[];
+    totalParams: number | null;
+    totalBuffers: number | null;
+    initializers: number;
+    nodes: number;
+    ops: [string, number][];
+  };
+  naming?: 'initializers' | 'scopes' | 'mixed';
+  models: { name: string; source: string; totalParams: number | null; root: OnnxTreeNode }[];
+  diagnostics: { ruleId: string; severity: string; message: string; where?: string }[];
+}

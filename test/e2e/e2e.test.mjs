@@ -163,7 +163,19 @@ function watchScreenshotRequests(page) {
     try {
       const req = JSON.parse(fs.readFileSync(request, 'utf8'));
       fs.rmSync(request);
-      if (req.expectText) {
+      if (req.expectText && req.inFrames) {
+        // A webview renders in nested iframes: look in every frame until one shows the text.
+        const deadline = Date.now() + 20_000;
+        let found = false;
+        while (!found && Date.now() < deadline) {
+          for (const frame of page.frames()) {
+            const text = await frame.locator('body').innerText({ timeout: 1000 }).catch(() => '');
+            if (text.includes(req.expectText)) found = true;
+          }
+          if (!found) await new Promise((r) => setTimeout(r, 250));
+        }
+        if (!found) throw new Error(`no frame shows "${req.expectText}"`);
+      } else if (req.expectText) {
         // Wait for the text to render rather than racing the panel's layout.
         const locator = page.locator(req.selector ?? 'body').filter({ hasText: req.expectText }).first();
         await locator.waitFor({ state: 'visible', timeout: 20_000 });

@@ -20,7 +20,7 @@ import { checkProgram } from '../engine/check';
 import { createImportResolver } from '../engine/workspaceImports';
 import { createModelFileLoader } from '../engine/modelFiles';
 import { hoverAt, optimizerLenses, type InspectedAnalysis } from '../engine/inspect';
-import { modelReports } from '../engine/models';
+import { modelReports, treeReport } from '../engine/models';
 import { WorkspaceIndex } from '../engine/workspaceIndex';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { findPyproject, isExcluded, loadPyproject, type LoadedPyproject } from '../config/load';
@@ -31,6 +31,8 @@ import type { Finding } from '../rules/types';
 import {
   MODEL_TREE_REQUEST,
   NOTEBOOK_TYPE,
+  ONNX_REPORT_REQUEST,
+  type OnnxReportResult,
   SETTINGS_SECTION,
   WORKSPACE_MODELS_REQUEST,
   type FreezeLensSettings,
@@ -446,6 +448,14 @@ export function startServer(connection: Connection): void {
       analysed: true,
       models: modelReports(p.analysis).map(({ site, ...r }) => ({ ...r, range: site && spanRange(p.program, site), unitUri: site && p.program.units[site.unit].id })),
     };
+  });
+
+  // What the ONNX viewer shows for a .onnx file: summary, module tree, diagnostics.
+  connection.onRequest(ONNX_REPORT_REQUEST, ({ uri }: { uri: string }): OnnxReportResult => {
+    const file = filePathOf(uri) ?? uri;
+    const report = inspectOnnx(file);
+    const models = report.modules ? [treeReport(path.basename(file), 'onnx', file, report.modules.tree, null)] : [];
+    return { file: path.basename(file), summary: report.summary, naming: report.modules?.naming, models, diagnostics: report.diagnostics };
   });
 
   // nn.Module classes defined anywhere in the workspace (from the incremental class index).

@@ -13,6 +13,8 @@ const NOOP_ASSIGNMENT = 'model.layer1.requires_grad = False';
 const FIXED = 'model.layer1.requires_grad_(False)';
 // Freezing done right (FreezeLens stays silent); its hovers and lens carry exact counts.
 const UNFREEZE_EXAMPLE = 'gradual_unfreeze.py';
+// A PRESERVE export of a small CNN (test/fixtures/onnx/tiny_cnn.preserve.onnx): 1,517 params.
+const ONNX_EXAMPLE = 'exports/tiny_cnn.onnx';
 
 // Set by e2e.test.mjs (inherited through code-server's environment): the
 // artifact folder, also used to exchange screenshot requests with the browser
@@ -25,6 +27,7 @@ export async function run(): Promise<void> {
     ['extension activates', activates],
     ['FRZ004 diagnostic on the no-op requires_grad assignment', reportsFrz004],
     ['Problems panel shows FRZ004', problemsPanel],
+    ['an .onnx file opens in the ONNX viewer with its module tree', onnxViewer],
     ['preferred quick fix rewrites to requires_grad_(False)', quickFix],
     ['FRZ002 on model.train() and its preferred fix', batchNormFix],
     ['hover shows the freeze state of model.layer1', hover],
@@ -90,8 +93,28 @@ async function reportsFrz004(ctx: Context): Promise<void> {
 
 async function problemsPanel(): Promise<void> {
   await vscode.commands.executeCommand('workbench.actions.view.problems');
+  await screenshot({ name: 'frz004-problems', selector: '.markers-panel .monaco-list-row', expectText: 'FRZ004' }, 'Problems panel check');
+}
+
+/**
+ * Opens the example export in FreezeLens's ONNX viewer: its module tree
+ * (PyTorch's names, counts) must render in the webview.
+ */
+async function onnxViewer(ctx: Context): Promise<void> {
+  const folder = vscode.workspace.workspaceFolders![0];
+  const uri = vscode.Uri.joinPath(folder.uri, ONNX_EXAMPLE);
+  await vscode.commands.executeCommand('vscode.openWith', uri, 'freezelens.onnxViewer');
+  // features.1 is the first BatchNorm of the example CNN; the viewer names modules by their last segment.
+  await screenshot({ name: 'onnx-viewer', expectText: '1,517 params', inFrames: true }, 'ONNX viewer check');
+  // Back to the script the next steps edit.
+  await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  await vscode.window.showTextDocument(ctx.doc);
+}
+
+/** Asks the browser side to check the DOM and take a screenshot (see e2e.test.mjs). */
+async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean }, what: string): Promise<void> {
   if (!artifactDir) {
-    console.log('[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the DOM check and screenshot');
+    console.log(`[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the ${what} and its screenshot`);
     return;
   }
   // The browser side polls for this file, checks the DOM, takes the
@@ -99,7 +122,6 @@ async function problemsPanel(): Promise<void> {
   const done = path.join(artifactDir, 'screenshot-done');
   fs.rmSync(done, { force: true });
   const request = path.join(artifactDir, 'ready-for-screenshot');
-  const spec = { name: 'frz004-problems', selector: '.markers-panel .monaco-list-row', expectText: 'FRZ004' };
   // Write-then-rename, so the browser side never reads a half-written file.
   fs.writeFileSync(`${request}.tmp`, JSON.stringify(spec));
   fs.renameSync(`${request}.tmp`, request);
@@ -108,7 +130,7 @@ async function problemsPanel(): Promise<void> {
     45_000,
     () => 'the browser side did not answer the screenshot request',
   );
-  assert.ok(reply.ok, `Problems panel check failed: ${reply.error}`);
+  assert.ok(reply.ok, `${what} failed: ${reply.error}`);
 }
 
 async function quickFix(ctx: Context): Promise<void> {
