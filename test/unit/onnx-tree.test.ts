@@ -149,3 +149,23 @@ test('a torch.onnx.export of the model in the script binds the file it wrote, wh
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('select, ignore and severity apply to the ONNX rules, from pyproject.toml and the command line', () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-onnx-config-'));
+  try {
+    fs.copyFileSync(fixture('tiny_cnn.training.onnx'), path.join(dir, 'm.onnx'));
+    const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freezelens.js'), 'onnx', 'm.onnx', '--format', 'json', ...args], { cwd: dir, encoding: 'utf8' });
+    const codes = (r: ReturnType<typeof cli>) => JSON.parse(r.stdout).diagnostics.map((d: { ruleId: string; severity: string }) => `${d.ruleId}:${d.severity}`);
+    assert.deepEqual(codes(cli()), ['FRZ101:warning', 'FRZ102:warning']);
+    assert.deepEqual(codes(cli('--ignore', 'FRZ102')), ['FRZ101:warning']);
+    fs.writeFileSync(path.join(dir, 'pyproject.toml'), '[tool.freezelens]\nseverity = { FRZ101 = "error" }\n');
+    const r = cli();
+    assert.deepEqual(codes(r), ['FRZ101:error', 'FRZ102:warning']);
+    assert.equal(r.status, 1, 'an error-severity finding fails the run');
+    assert.equal(r.stderr, '', 'FRZ101 is a known code in the configuration');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { checkProgram } from '../engine/check';
 import { analyze } from '../analysis/analyze';
 import { catalogReport, modelReports, modelsJson, modelsText, treeReport, type ModelReport } from '../engine/models';
-import { formatShape, inspectOnnx } from '../onnx/inspect';
+import { configureOnnx, formatShape, inspectOnnx } from '../onnx/inspect';
 import { formatCount } from '../models/tree';
 import { SourceUnit } from '../python/sourceUnit';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
@@ -185,7 +185,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
 }
 
 /** `freezelens onnx FILE`: summary, module tree and diagnostics; exit 1 when the file has errors, 2 when it cannot be read. */
-function runOnnx(paths: string[], values: { format?: string }, io: CliIO): number {
+function runOnnx(paths: string[], values: { format?: string; select?: string; ignore?: string }, io: CliIO): number {
   const format = values.format ?? 'text';
   if (format !== 'text' && format !== 'json') {
     io.stderr(`freezelens: onnx --format must be text or json, not '${format}'\n`);
@@ -197,6 +197,13 @@ function runOnnx(paths: string[], values: { format?: string }, io: CliIO): numbe
   }
   const file = path.resolve(io.cwd, paths[0]);
   const report = inspectOnnx(file);
+  // select/ignore/severity from pyproject.toml and the command line apply as for Python files.
+  const found = findPyproject(path.dirname(file));
+  const loaded = found ? loadPyproject(found) : undefined;
+  const cliValues: Record<string, unknown> = {};
+  if (values.select !== undefined) cliValues.select = splitCodes(values.select);
+  if (values.ignore !== undefined) cliValues.ignore = splitCodes(values.ignore);
+  report.diagnostics = configureOnnx(report.diagnostics, mergeConfig(loaded?.values ?? {}, validateValues(cliValues, 'command line', '--').values, loaded ? path.dirname(loaded.file) : undefined));
   const shown = path.relative(io.cwd, file) || file;
   const models = report.modules ? [treeReport(path.basename(file), 'onnx', shown, report.modules.tree, null)] : [];
   if (format === 'json') {

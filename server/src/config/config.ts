@@ -1,5 +1,6 @@
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { RULES, RULES_BY_ID } from '../rules';
+import { ONNX_RULES as ONNX_RULE_IDS } from '../onnx/rules';
 import { SEVERITIES, type Severity } from '../rules/types';
 
 /**
@@ -120,7 +121,7 @@ export function validateValues(raw: Record<string, unknown>, source: string, key
       for (const [code, level] of Object.entries(value)) {
         const id = code.toUpperCase();
         const mapped = typeof level === 'string' ? SEVERITY_ALIASES[level.toLowerCase()] : undefined;
-        if (!RULES_BY_ID.has(id)) problem(`${key}.${code}`, 'unknown rule code; ignoring it');
+        if (!RULES_BY_ID.has(id) && !(id in ONNX_RULE_IDS)) problem(`${key}.${code}`, 'unknown rule code; ignoring it');
         else if (!mapped) problem(`${key}.${code}`, `must be one of ${[...SEVERITIES, 'off'].join(', ')}; using the rule's default`);
         else severity[id] = mapped;
       }
@@ -144,7 +145,7 @@ export function mergeConfig(pyproject: ConfigValues, settings: ConfigValues, roo
 
 function matchesAnyRule(code: string): boolean {
   const c = code.toUpperCase();
-  return c.length >= 3 && RULES.some((r) => r.meta.id.startsWith(c));
+  return c.length >= 3 && (RULES.some((r) => r.meta.id.startsWith(c)) || Object.keys(ONNX_RULE_IDS).some((id) => id.startsWith(c)));
 }
 
 function matchesCode(patterns: string[], id: string): boolean {

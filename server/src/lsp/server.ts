@@ -43,7 +43,7 @@ import {
 } from '../protocol';
 import { findPackageRoot } from '../packageRoot';
 import { onnxDiagnostic, spanRange, toCodeActions, toDiagnostic } from './convert';
-import { inspectOnnx } from '../onnx/inspect';
+import { configureOnnx, inspectOnnx } from '../onnx/inspect';
 import { NotebookCells, PythonDocuments } from './documents';
 
 /** Keys of the `freezelens` settings section that only the client reads; VS Code sends them with the rest. */
@@ -146,13 +146,15 @@ export function startServer(connection: Connection): void {
    */
   const publishOnnx = (file: string) => {
     const uri = pathToFileURL(file).href;
-    let diagnostics: Diagnostic[] = [];
-    try {
-      diagnostics = inspectOnnx(file).diagnostics.map((d) => onnxDiagnostic(d, docUri));
-    } catch (e) {
-      log(`reading ${file} failed: ${(e as Error).stack ?? e}`);
-    }
-    void connection.sendDiagnostics({ uri, diagnostics });
+    void configFor(uri).then(({ config, excluded }) => {
+      let diagnostics: Diagnostic[] = [];
+      try {
+        if (!excluded) diagnostics = configureOnnx(inspectOnnx(file).diagnostics, config).map((d) => onnxDiagnostic(d, docUri));
+      } catch (e) {
+        log(`reading ${file} failed: ${(e as Error).stack ?? e}`);
+      }
+      void connection.sendDiagnostics({ uri, diagnostics });
+    });
   };
 
   /** Programs that imported one of these files are analysed again: what they call may have changed. */

@@ -1,33 +1,16 @@
 import { subtreeBuffers, subtreeParams } from '../models/tree';
 import { allGraphs, onnxModuleTree, type OnnxModuleTree } from './moduleTree';
 import { OnnxError, readOnnx, type OnnxModel, type OnnxValueInfo } from './reader';
+import { ONNX_RULES, type OnnxDiagnostic } from './rules';
+import { isRuleEnabled, severityFor, type EffectiveConfig } from '../config/config';
+
+export type { OnnxDiagnostic } from './rules';
 
 /**
  * What FreezeLens says about one .onnx file: a summary, the module tree,
  * and its diagnostics. The CLI (`freezelens onnx`) and, later, the editor
  * and the Problems panel show the same.
  */
-
-export type OnnxSeverity = 'error' | 'warning' | 'information';
-
-export interface OnnxDiagnostic {
-  ruleId: 'FRZ101' | 'FRZ102' | 'FRZ103' | 'FRZ104' | 'FRZ105';
-  name: string;
-  severity: OnnxSeverity;
-  message: string;
-  /** Where in the graph: a node or tensor name. */
-  where?: string;
-  /** Byte offset in the file, for a file that cannot be read. */
-  offset?: number;
-}
-
-export const ONNX_RULES: Record<OnnxDiagnostic['ruleId'], { name: string; severity: OnnxSeverity; description: string }> = {
-  FRZ101: { name: 'onnx-batchnorm-training-mode', severity: 'warning', description: 'BatchNormalization runs in training mode: at inference it normalizes with batch statistics.' },
-  FRZ102: { name: 'onnx-dropout-training-mode', severity: 'warning', description: 'Dropout is exported in training mode: inference drops activations at random.' },
-  FRZ103: { name: 'onnx-batchnorm-folded', severity: 'information', description: 'BatchNorm was folded into Conv: BN freezing cannot be analysed from this file.' },
-  FRZ104: { name: 'onnx-external-data', severity: 'error', description: 'External tensor data is missing, short, or outside the model folder.' },
-  FRZ105: { name: 'onnx-unreadable', severity: 'error', description: 'The file is not a readable ONNX model.' },
-};
 
 export interface OnnxSummary {
   producer: string;
@@ -134,4 +117,9 @@ function diagnose(model: OnnxModel, modules: OnnxModuleTree): OnnxDiagnostic[] {
 /** `[1, 3, 224, 224]`, `[batch, 3, 224, 224]`, or `?` where the shape is not recorded. */
 export function formatShape(dims: (number | string | null)[] | undefined): string {
   return dims ? `[${dims.map((d) => (d === null ? '?' : String(d))).join(', ')}]` : '?';
+}
+
+/** The diagnostics the configuration keeps, at the severity it sets. */
+export function configureOnnx(diagnostics: OnnxDiagnostic[], config: EffectiveConfig): OnnxDiagnostic[] {
+  return diagnostics.filter((d) => isRuleEnabled(config, d.ruleId)).map((d) => ({ ...d, severity: severityFor(config, d.ruleId, d.severity) }));
 }
