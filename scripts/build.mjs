@@ -20,32 +20,17 @@ const node = {
   mainFields: ['module', 'main'],
 };
 
+/** A webview's UI: one browser bundle, everything it loads local (the webviews' CSP allows nothing remote). */
+function webview(entry, outfile) {
+  return { bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: !production, minify: production, logLevel: 'warning', entryPoints: [entry], outfile };
+}
+
 const builds = [
   { ...node, entryPoints: ['client/src/extension.ts'], outfile: 'dist/client/extension.js' },
   { ...node, entryPoints: ['server/src/lsp/server.ts'], outfile: 'dist/server/server.js' },
   { ...node, entryPoints: ['server/src/cli/main.ts'], outfile: 'dist/cli/freezelens.js' },
-  {
-    bundle: true,
-    platform: 'browser',
-    target: 'es2022',
-    format: 'iife',
-    sourcemap: !production,
-    minify: production,
-    logLevel: 'warning',
-    entryPoints: ['webview/src/main.ts'],
-    outfile: 'dist/webview/main.js',
-  },
-  {
-    bundle: true,
-    platform: 'browser',
-    target: 'es2022',
-    format: 'iife',
-    sourcemap: !production,
-    minify: production,
-    logLevel: 'warning',
-    entryPoints: ['webview/src/onnx.ts'],
-    outfile: 'dist/webview/onnx.js',
-  },
+  webview('webview/src/main.ts', 'dist/webview/main.js'),
+  webview('webview/src/onnx.ts', 'dist/webview/onnx.js'),
 ];
 
 // Data the server and CLI read at run time (server/src/models/catalog.ts looks in dist/data/).
