@@ -23,13 +23,12 @@
 // the import root, on both sides. Needs torch + torchvision under
 // /usr/bin/python3 or FREEZELENS_PYTHON (scripts/oracle-setup.sh).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { before, describe, test } from 'node:test';
 
 import { ensureCliBuilt } from './findings.mjs';
-import { PYTHON, ROOT, checkPython } from './run-fixtures.mjs';
+import { PYTHON, ROOT, checkPython, runProcess } from './run-fixtures.mjs';
 
 export const MODEL_DIR = join(ROOT, 'test', 'fixtures', 'models');
 const DUMPER = join(ROOT, 'test', 'oracle', 'model_tree.py');
@@ -72,28 +71,7 @@ export function loadModelFixtures(selectors = []) {
 // Running
 
 function run(cmd, args, { env = {}, timeoutMs }) {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const child = spawn(cmd, args, {
-      cwd: MODEL_DIR,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (e) => (stderr += `\n${e.message}`));
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, timedOut, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  return runProcess(cmd, args, { cwd: MODEL_DIR, env, timeoutMs });
 }
 
 /** Runs `fn` over `items`, `n` at a time. */

@@ -137,31 +137,14 @@ export function checkPython() {
   }
 }
 
-function runOne(fx, workRoot) {
+/**
+ * Runs a command to the end, collecting its output; past `timeoutMs` it is
+ * killed and reported `timedOut`. Never rejects: a failure is in the result.
+ */
+export function runProcess(cmd, args, { cwd, env = {}, timeoutMs }) {
   return new Promise((resolvePromise) => {
-    const dir = mkdtempSync(join(workRoot, fx.name.replace(/\W/g, '_') + '-'));
-    const scriptPath = join(dir, fx.notebook ? fx.name.replace(/\.ipynb$/, '.py') : fx.name);
-    // Notebooks run as their concatenated cells; scripts run in place so that
-    // tracebacks point at the fixture itself.
-    const target = fx.notebook ? scriptPath : fx.file;
-    if (fx.notebook) writeFileSync(scriptPath, fx.script);
-    const out = join(dir, 'oracle.json');
     const started = Date.now();
-    const child = spawn(PYTHON, ['-m', 'freezelens_oracle', target], {
-      cwd: dir,
-      env: {
-        ...process.env,
-        OMP_NUM_THREADS: '2',
-        MKL_NUM_THREADS: '2',
-        // Two runs share two cores: spinning OpenMP workers would slow each other down 5x.
-        OMP_WAIT_POLICY: 'PASSIVE',
-        PYTHONHASHSEED: '0',
-        PYTHONDONTWRITEBYTECODE: '1',
-        PYTHONPATH: [HERE, process.env.PYTHONPATH].filter(Boolean).join(':'),
-        FREEZELENS_ORACLE_OUT: out,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -170,21 +153,47 @@ function runOne(fx, workRoot) {
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, TIMEOUT_MS);
+    }, timeoutMs);
+    child.on('error', (e) => (stderr += `\n${e.message}`));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      let report = null;
-      if (existsSync(out)) {
-        try {
-          report = JSON.parse(readFileSync(out, 'utf8'));
-        } catch {
-          report = null;
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-      resolvePromise({ code, signal, timedOut, ms: Date.now() - started, stdout, stderr, report });
+      resolvePromise({ code, signal, timedOut, stdout, stderr, ms: Date.now() - started });
     });
   });
+}
+
+async function runOne(fx, workRoot) {
+  const dir = mkdtempSync(join(workRoot, fx.name.replace(/\W/g, '_') + '-'));
+  const scriptPath = join(dir, fx.notebook ? fx.name.replace(/\.ipynb$/, '.py') : fx.name);
+  // Notebooks run as their concatenated cells; scripts run in place so that
+  // tracebacks point at the fixture itself.
+  const target = fx.notebook ? scriptPath : fx.file;
+  if (fx.notebook) writeFileSync(scriptPath, fx.script);
+  const out = join(dir, 'oracle.json');
+  const res = await runProcess(PYTHON, ['-m', 'freezelens_oracle', target], {
+    cwd: dir,
+    env: {
+      OMP_NUM_THREADS: '2',
+      MKL_NUM_THREADS: '2',
+      // Two runs share two cores: spinning OpenMP workers would slow each other down 5x.
+      OMP_WAIT_POLICY: 'PASSIVE',
+      PYTHONHASHSEED: '0',
+      PYTHONDONTWRITEBYTECODE: '1',
+      PYTHONPATH: [HERE, process.env.PYTHONPATH].filter(Boolean).join(':'),
+      FREEZELENS_ORACLE_OUT: out,
+    },
+    timeoutMs: TIMEOUT_MS,
+  });
+  let report = null;
+  if (existsSync(out)) {
+    try {
+      report = JSON.parse(readFileSync(out, 'utf8'));
+    } catch {
+      report = null;
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { code: res.code, signal: res.signal, timedOut: res.timedOut, ms: res.ms, stdout: res.stdout, stderr: res.stderr, report };
 }
 
 export async function runFixtures(fixtures, { concurrency = CONCURRENCY, onResult } = {}) {

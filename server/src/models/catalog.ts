@@ -110,7 +110,6 @@ interface Loaded {
 
 let loaded: Loaded | undefined;
 let loadError: string | undefined;
-let loadMs = 0;
 
 /** Where the data file may be, relative to this module's compiled location. */
 function candidatePaths(): string[] {
@@ -126,7 +125,6 @@ function candidatePaths(): string[] {
 
 function load(): Loaded {
   if (loaded) return loaded;
-  const started = performance.now();
   let raw: RawCatalog | undefined;
   const tried = candidatePaths();
   for (const file of tried) {
@@ -155,7 +153,6 @@ function load(): Loaded {
     paramNames: new Array<readonly string[] | undefined>(data.n.length),
     torchvision: data.torchvision,
   };
-  loadMs = performance.now() - started;
   return loaded;
 }
 
@@ -309,8 +306,3 @@ export function catalogLoadError(): string | undefined {
   return loadError;
 }
 
-/** The torchvision version the catalog was generated from, and how long loading took (ms). */
-export function catalogStats(): { torchvision: string; architectures: number; subtrees: number; loadMs: number } {
-  const L = load();
-  return { torchvision: L.torchvision, architectures: L.models.size, subtrees: L.nodes.length, loadMs };
-}

@@ -3,7 +3,7 @@ import type { Binder, ClassInfo, FunctionInfo, Scope } from '../analysis/binder'
 import { parseImport } from '../analysis/imports';
 import { children, nodeText, unparen } from '../python/syntax';
 import { libraryModel } from './library';
-import { nnLayer, type LayerArg, type LayerArgs } from './nnLayers';
+import { argumentsKey, nnLayer, type LayerArg, type LayerArgs } from './nnLayers';
 import { sizeAttribute, type ModuleNode } from './tree';
 
 /**
@@ -164,10 +164,6 @@ const BUILTINS = new Set([
   'OrderedDict',
 ]);
 
-export interface ClassEvalResult {
-  tree: ModuleNode;
-}
-
 export class ClassEvaluator {
   private steps = 0;
   private depth = 0;
@@ -183,7 +179,7 @@ export class ClassEvaluator {
   /** The tree `cls(*args)` builds; undefined when the class is not known to be an nn.Module or construction fails. */
   instantiate(cls: ClassInfo, positional: LayerArg[], keyword: ReadonlyMap<string, LayerArg>): ModuleNode | undefined {
     // A script builds the same class with the same arguments from several places (and loops run twice).
-    const key = argsKey(positional, keyword);
+    const key = argumentsKey('', { positional, keyword }, 'identity');
     let byArgs = this.memo.get(cls);
     if (key !== undefined && byArgs?.has(key)) return byArgs.get(key);
     // Across keystrokes: the same class text with the same arguments, where every module-level name it read
@@ -1651,26 +1647,6 @@ function freeze(root: ModObj): ModuleNode {
  */
 const crossAnalysis = new Map<string, { tree: ModuleNode | undefined; deps: { unitId: string; name: string; text: string }[] }>();
 const CROSS_ANALYSIS_SIZE = 256;
-
-/** Trees by identity, for memo keys: the same tree object is the same argument. */
-const treeIds = new WeakMap<ModuleNode, number>();
-let nextTreeId = 1;
-
-function argsKey(positional: LayerArg[], keyword: ReadonlyMap<string, LayerArg>): string | undefined {
-  try {
-    return JSON.stringify([positional, [...keyword]], (_, v) => {
-      if (v === undefined) return '\u0000undefined';
-      if (v && typeof v === 'object' && !Array.isArray(v) && 'tree' in v) {
-        let id = treeIds.get(v.tree);
-        if (id === undefined) treeIds.set(v.tree, (id = nextTreeId++));
-        return `\u0000tree${id}`;
-      }
-      return v;
-    });
-  } catch {
-    return undefined;
-  }
-}
 
 function fromArg(a: LayerArg): SVal {
   if (a === undefined) return UNKNOWN;

@@ -1,6 +1,6 @@
 import { catalogInfo, catalogTree } from './catalog';
 import { hfTree } from './hf';
-import type { LayerArg, LayerArgs } from './nnLayers';
+import { argumentsKey, type LayerArg, type LayerArgs } from './nnLayers';
 import { timmTree } from './timm';
 import { joinTrees, type ModuleNode } from './tree';
 
@@ -36,7 +36,7 @@ function numArg(v: LayerArg): number | undefined {
  */
 export function libraryModel(q: string, args: LayerArgs): LibraryModel | undefined {
   // The same call at every keystroke gets the same (immutable) tree object, so what is derived from it is cached too.
-  const key = memoKey(q, args);
+  const key = argumentsKey(q, args, 'none');
   if (key !== undefined && memo.has(key)) return memo.get(key);
   const result = build(q, args);
   if (key !== undefined) {
@@ -48,16 +48,6 @@ export function libraryModel(q: string, args: LayerArgs): LibraryModel | undefin
 
 const MEMO_SIZE = 512;
 const memo = new Map<string, LibraryModel | undefined>();
-
-/** A key for literal arguments; undefined when an argument is a module tree (never the case for these builders). */
-function memoKey(q: string, args: LayerArgs): string | undefined {
-  let ok = true;
-  const text = JSON.stringify([q, args.positional, [...args.keyword], args.star ?? false], (_, v) => {
-    if (v && typeof v === 'object' && !Array.isArray(v) && 'tree' in v) ok = false;
-    return v === undefined ? '\u0000undefined' : v;
-  });
-  return ok ? text : undefined;
-}
 
 function build(q: string, args: LayerArgs): LibraryModel | undefined {
   const kw = args.keyword;

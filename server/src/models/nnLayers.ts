@@ -130,7 +130,7 @@ function named(name: string, n: ModuleNode): ModuleNode {
  */
 export function nnLayer(cls: string, args: LayerArgs): ModuleNode | undefined {
   // The same layer call at every keystroke gets the same tree object, so whatever is derived from the model is cached.
-  const key = literalKey(cls, args);
+  const key = argumentsKey(cls, args, 'none');
   if (key !== undefined && memo.has(key)) return memo.get(key);
   const tree = withAttributes(cls, args);
   if (key !== undefined) {
@@ -142,14 +142,29 @@ export function nnLayer(cls: string, args: LayerArgs): ModuleNode | undefined {
 
 const memo = new Map<string, ModuleNode | undefined>();
 
-/** A key for calls whose arguments are all literals; undefined when one is a module tree. */
-function literalKey(cls: string, args: LayerArgs): string | undefined {
-  let literal = true;
-  const key = JSON.stringify([cls, args.positional, [...args.keyword], args.star ?? false], (_, v) => {
-    if (v && typeof v === 'object' && !Array.isArray(v) && !('entries' in v) && 'tree' in v) literal = false;
-    return v === undefined ? '\u0000undefined' : v;
+/** Module trees by identity, for keys: the same (immutable) tree object is the same argument. */
+const treeIds = new WeakMap<ModuleNode, number>();
+let nextTreeId = 1;
+
+/**
+ * A key for memoising a call on its arguments. A module tree among them
+ * counts by identity (`trees: 'identity'`), or makes the call unkeyable
+ * (`'none'`: for caches that outlive an analysis, where a fresh tree would
+ * never hit again).
+ */
+export function argumentsKey(callee: string, args: LayerArgs, trees: 'identity' | 'none'): string | undefined {
+  let keyable = true;
+  const key = JSON.stringify([callee, args.positional, [...args.keyword], args.star ?? false], (_, v) => {
+    if (v === undefined) return '\u0000undefined';
+    if (v && typeof v === 'object' && !Array.isArray(v) && 'tree' in v) {
+      if (trees === 'none') keyable = false;
+      let id = treeIds.get(v.tree);
+      if (id === undefined) treeIds.set(v.tree, (id = nextTreeId++));
+      return `\u0000tree${id}`;
+    }
+    return v;
   });
-  return literal ? key : undefined;
+  return keyable ? key : undefined;
 }
 
 function withAttributes(cls: string, args: LayerArgs): ModuleNode | undefined {
@@ -403,7 +418,3 @@ export function transformerStack(cls: string, layer: ModuleNode | undefined, n: 
   return norm === undefined ? { ...out, partial: true } : out;
 }
 
-/** `torch.nn` class names this table builds (containers excluded). */
-export function isKnownLayer(cls: string): boolean {
-  return nnLayer(cls, { positional: [], keyword: new Map(), star: true }) !== undefined;
-}

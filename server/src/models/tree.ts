@@ -44,10 +44,6 @@ export interface ModuleNode {
 
 export type ModelSource = 'catalog' | 'class' | 'onnx';
 
-export function leaf(cls: string, params: number | null, buffers: number | null, extra: Partial<ModuleNode> = {}): ModuleNode {
-  return { name: '', cls, params, buffers, children: [], ...extra };
-}
-
 export function joinPath(a: string, b: string): string {
   return a === '' ? b : b === '' ? a : `${a}.${b}`;
 }
@@ -192,11 +188,6 @@ export function pathsWhere(root: ModuleNode, pred: (n: ModuleNode) => boolean): 
   const out: string[] = [];
   for (const [path, n] of walk(root)) if (pred(n)) out.push(path);
   return out;
-}
-
-/** The same tree with every count unknown below `node`: used when a part was built where the analysis could not follow. */
-export function markPartial(node: ModuleNode): ModuleNode {
-  return { ...node, partial: true };
 }
 
 /**

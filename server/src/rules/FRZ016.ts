@@ -1,6 +1,6 @@
 import type { SyntaxNode } from '@lezer/common';
 import type { Span } from '../analysis/facts';
-import { nameMatches, type NamePredicate, type ParamSet } from '../analysis/interp/paramSet';
+import { nameMatches, predicateOnNames, type NamePredicate, type ParamSet } from '../analysis/interp/paramSet';
 import type { MachineState, Site } from '../analysis/interp/state';
 import { parameterNames, walk } from '../models/tree';
 import { nodeText } from '../python/syntax';
@@ -53,7 +53,7 @@ export const FRZ016: Rule = {
       const bySpan = new Map<string, { span: Span; atoms: Atom[]; negated: boolean }>();
       const text = analysis.program.units[site.unit].text;
       for (const { atom, negated } of atoms(set.predicate, false)) {
-        if (atom.value === '' || [...candidates].some((n) => test(atom, n))) continue;
+        if (atom.value === '' || [...candidates].some((n) => nameMatches(atom, n))) continue;
         const span = literalSpan(text, site, atom.value) ?? conditionSpan(site) ?? siteSpan(site);
         const key = `${span.unit}:${span.from}:${span.to}`;
         const entry = bySpan.get(key) ?? { span, atoms: [], negated };
@@ -64,7 +64,8 @@ export const FRZ016: Rule = {
       const info = tl.models.get(set.root);
       // What the whole filter does decides the consequence: a typo in one arm of an `or` still lets the other arm select.
       const params = set.prefixes.some((p) => p !== '') ? undefined : names;
-      const whole = params && anyMatch(set.predicate, params);
+      // 'yes': it selects every parameter, 'no': none, 'maybe': some; undefined where part of it is unknown.
+      const whole = params && predicateOnNames(set.predicate, params);
       for (const [key, { span, atoms: failing, negated }] of bySpan) {
         if (seen.has(key)) continue;
         seen.add(key);
@@ -74,7 +75,7 @@ export const FRZ016: Rule = {
             test: failing.map(describe).join(', '),
             model: modelName(tl, set.root),
             architecture: info?.treeSource === 'onnx' ? 'its ONNX export' : (info?.family ?? `class \`${tree.cls}\``),
-            effect: whole === undefined ? '' : negated ? (whole === 'all' ? negatedEffect : '') : whole === 'none' ? effect : '',
+            effect: whole === undefined ? '' : negated ? (whole === 'yes' ? negatedEffect : '') : whole === 'no' ? effect : '',
             children: tree.children.slice(0, 8).map((c) => `\`${c.name}\``).join(', ') + (tree.children.length > 8 ? ', …' : ''),
           },
           span,
@@ -107,24 +108,6 @@ function atoms(p: NamePredicate, negated: boolean): { atom: Atom; negated: boole
   }
 }
 
-/** Whether a predicate selects none, some or all of the names; undefined when part of it is unknown. */
-function anyMatch(p: NamePredicate, names: readonly string[]): 'none' | 'some' | 'all' | undefined {
-  let hits = 0;
-  for (const n of names) {
-    const v = evaluate(p, n);
-    if (v === undefined) return undefined;
-    if (v) hits++;
-  }
-  return hits === 0 ? 'none' : hits === names.length ? 'all' : 'some';
-}
-
-function evaluate(p: NamePredicate, name: string): boolean | undefined {
-  return nameMatches(p, name);
-}
-
-function test(a: Atom, name: string): boolean {
-  return nameMatches(a, name) === true;
-}
 
 function describe(a: Atom): string {
   const v = JSON.stringify(a.value);

@@ -1805,7 +1805,6 @@ export class Interpreter {
     else this.dropoutPaths.delete(id);
     info.hasBatchNorm = bn.length > 0 ? true : complete ? false : undefined;
     info.hasDropout = drop.length > 0 ? true : complete ? false : undefined;
-    info.structureKnown = true;
   }
 
   private instantiate(cls: ClassInfo, args: { positional: Value[]; keyword: Map<string, Value>; star: boolean }, st: MachineState, site: Site): Value {

@@ -23,8 +23,6 @@ export interface ModelInfo {
   family?: string;
   /** The variable it was first assigned to, for messages: `model`. */
   name?: string;
-  /** The module tree is known (catalog, nn layer, or an evaluated workspace class): see MachineState.trees. */
-  structureKnown?: boolean;
   /** The tree came from a bound model file (an ONNX export) rather than from the code. */
   treeSource?: 'onnx';
   /** Where this object was attached into another model (`model.fc = head`). */
