@@ -4,7 +4,8 @@
  * renamed request or setting cannot drift between the two sides.
  */
 
-import type { ModelReport } from './engine/models';
+import type { ModelReport, ModelTreeNode } from './engine/models';
+import type { OnnxSummary } from './onnx/inspect';
 
 /** Display name of the server and of its output channel. */
 export const SERVER_NAME = 'FreezeLens';
@@ -67,30 +68,12 @@ export interface WorkspaceModelsResult {
  */
 export const ONNX_REPORT_REQUEST = 'freezelens/onnxReport';
 
-export interface OnnxTreeNode {
-  path: string;
-  class: string;
-  params: number | null;
-  buffers: number | null;
-  children: OnnxTreeNode[];
-  batchNorm?: boolean;
-  dropout?: boolean;
-}
+/** A module of the ONNX viewer's tree: the `freezelens/modelTree` node format. */
+export type OnnxTreeNode = ModelTreeNode;
 
 export interface OnnxReportResult {
   file: string;
-  summary?: {
-    producer: string;
-    irVersion?: number;
-    opsets: { domain: string; version: number }[];
-    inputs: { name: string; elemType?: number; dims?: (number | string | null)[] }[];
-    outputs: { name: string; elemType?: number; dims?: (number | string | null)[] }[];
-    totalParams: number | null;
-    totalBuffers: number | null;
-    initializers: number;
-    nodes: number;
-    ops: [string, number][];
-  };
+  summary?: OnnxSummary;
   naming?: 'initializers' | 'scopes' | 'mixed';
   models: { name: string; source: string; totalParams: number | null; root: OnnxTreeNode }[];
   diagnostics: { ruleId: string; severity: string; message: string; where?: string }[];
