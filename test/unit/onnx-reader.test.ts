@@ -136,6 +136,10 @@ test('bad input: subgraphs nested past the limit, absurd counts', () => {
     graph = field(1, node);
   }
   expectError(field(7, graph), /nested deeper than 64/);
+  // A graph input whose type is a sequence of a sequence of ... 1,000 deep: refused, not a stack overflow.
+  let type: Buffer = Buffer.alloc(0);
+  for (let i = 0; i < 1_000; i++) type = field(4, field(1, type)); // TypeProto.sequence_type > Sequence.elem_type
+  expectError(field(7, field(11, Buffer.concat([field(1, Buffer.from('x')), field(2, type)]))), /messages nested deeper than 256/);
   // A tensor with two million dims.
   const dims = Buffer.concat(Array.from({ length: 2_000_001 }, () => Buffer.from([1])));
   const tensor = Buffer.concat([field(1, dims), field(8, Buffer.from('t'))]);

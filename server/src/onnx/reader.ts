@@ -10,12 +10,14 @@ import { ONNX_SCHEMA } from './schema';
  * Each payload's offset and length are recorded, so a tensor can be loaded
  * when asked (`readTensorBytes`).
  *
- * The messages come from the official onnx.proto (schema.ts): fields are
- * found and typed through protobufjs's reflection, and small messages
- * (ValueInfoProto, OperatorSetIdProto, ...) are decoded by protobufjs
- * itself. Only the wire-level walk is written here, because no library reads
- * a protobuf lazily from a file: protobufjs, like every decoder, wants the
- * whole message in memory, which for a model means every weight.
+ * The messages come from the official onnx.proto (schema.ts): every field
+ * is found, named and typed through protobufjs's reflection. Only the
+ * wire-level walk is written here, because no library reads a protobuf
+ * lazily from a file: protobufjs, like every decoder, wants the whole
+ * message in memory, which for a model means every weight. The walk covers
+ * the small messages too (ValueInfoProto, OperatorSetIdProto): protobufjs's
+ * generated decoders would be compiled on the first read, which cost more
+ * than the whole walk of a resnet152 graph.
  */
 
 export interface PayloadRef {
@@ -120,23 +122,20 @@ export interface ReadLimits {
   maxItems: number;
   /** A string (a name) longer than this is refused. */
   maxStringBytes: number;
-  /** A small message decoded whole (ValueInfoProto, ...) longer than this is refused. */
-  maxMessageBytes: number;
   /** Elements of one repeated scalar field (dims, ints). */
   maxRepeated: number;
 }
 
-export const DEFAULT_LIMITS: ReadLimits = { maxDepth: 64, maxItems: 5_000_000, maxStringBytes: 1 << 20, maxMessageBytes: 16 << 20, maxRepeated: 1 << 20 };
+export const DEFAULT_LIMITS: ReadLimits = { maxDepth: 64, maxItems: 5_000_000, maxStringBytes: 1 << 20, maxRepeated: 1 << 20 };
 
 const root = protobuf.Root.fromJSON(ONNX_SCHEMA as protobuf.INamespace);
 const T = (name: string) => root.lookupType(`onnx.${name}`);
 const MODEL = T('ModelProto');
 const GRAPH = T('GraphProto');
-const NODE = T('NodeProto');
 const ATTRIBUTE = T('AttributeProto');
 const TENSOR = T('TensorProto');
-/** Messages walked field by field: they can hold tensors or graphs. Every other message is decoded whole. */
-const WALKED = new Set([MODEL, GRAPH, NODE, ATTRIBUTE, T('TrainingInfoProto'), T('FunctionProto')]);
+/** Nested messages past this depth are refused (a TypeProto can nest itself without end). */
+const MAX_NESTING = 256;
 /** Messages that hold tensor data and nothing the reader reports: skipped unread. */
 const SKIPPED = new Set([T('SparseTensorProto')]);
 /** TensorProto fields that hold the data. */
@@ -147,11 +146,25 @@ const DATA_LOCATION_EXTERNAL = 1;
  * Positioned reads through a small block cache: memory stays a few blocks
  * whatever the file's size, and reading the graph touches only the blocks
  * that hold structure (a tensor's payload is jumped over, never read).
+ * The blocks live in one buffer allocated once: a model of a few hundred
+ * tensors makes a few hundred jumps, and a fresh buffer per jump kept the
+ * garbage collector busier than the parsing.
  */
 class Source {
-  private static readonly BLOCK = 1 << 16;
-  private readonly blocks = new Map<number, Buffer>();
+  private static readonly BLOCK = 1 << 14;
+  private static readonly SLOTS = 16;
+  private readonly memory = Buffer.allocUnsafe(Source.BLOCK * Source.SLOTS);
+  /** The block index held by each slot (-1: empty), and the next slot to reuse. */
+  private readonly held = new Array<number>(Source.SLOTS).fill(-1);
+  private victim = 0;
+  /** The block last used, for the common case of the next byte being in it. */
+  private lastIndex = -1;
+  private lastStart = 0;
+  private lastBase = 0;
+  private lastLength = 0;
   readonly size: number;
+  /** The position after the varint last read by `varint`. */
+  next = 0;
 
   constructor(
     readonly file: string,
@@ -160,26 +173,35 @@ class Source {
     this.size = fs.fstatSync(fd).size;
   }
 
-  private block(index: number): Buffer {
-    let b = this.blocks.get(index);
-    if (b) return b;
-    const start = index * Source.BLOCK;
-    const len = Math.min(Source.BLOCK, this.size - start);
-    b = Buffer.allocUnsafe(Math.max(0, len));
-    let read = 0;
-    while (read < len) {
-      const n = fs.readSync(this.fd, b, read, len - read, start + read);
-      if (n === 0) break;
-      read += n;
+  /** Makes block `index` the current one: `lastBase` is its offset in `memory`. */
+  private load(index: number): void {
+    let slot = this.held.indexOf(index);
+    if (slot < 0) {
+      slot = this.victim;
+      this.victim = (this.victim + 1) % Source.SLOTS;
+      const start = index * Source.BLOCK;
+      const len = Math.min(Source.BLOCK, this.size - start);
+      const base = slot * Source.BLOCK;
+      let read = 0;
+      while (read < len) {
+        const n = fs.readSync(this.fd, this.memory, base + read, len - read, start + read);
+        if (n === 0) throw new OnnxError(this.file, start + read, 'the file shrank while it was read');
+        read += n;
+      }
+      this.held[slot] = index;
     }
-    if (this.blocks.size >= 8) this.blocks.delete(this.blocks.keys().next().value!);
-    this.blocks.set(index, b);
-    return b;
+    this.lastIndex = index;
+    this.lastStart = index * Source.BLOCK;
+    this.lastBase = slot * Source.BLOCK;
+    this.lastLength = Math.min(Source.BLOCK, this.size - this.lastStart);
   }
 
   byte(pos: number): number {
+    const off = pos - this.lastStart;
+    if (off >= 0 && off < this.lastLength) return this.memory[this.lastBase + off];
     if (pos >= this.size) throw new OnnxError(this.file, pos, 'unexpected end of file');
-    return this.block(Math.floor(pos / Source.BLOCK))[pos % Source.BLOCK];
+    this.load(Math.floor(pos / Source.BLOCK));
+    return this.memory[this.lastBase + pos - this.lastStart];
   }
 
   bytes(pos: number, len: number): Buffer {
@@ -188,24 +210,39 @@ class Source {
     let done = 0;
     while (done < len) {
       const at = pos + done;
-      const b = this.block(Math.floor(at / Source.BLOCK));
-      const from = at % Source.BLOCK;
-      const n = Math.min(len - done, b.length - from);
-      b.copy(out, done, from, from + n);
+      this.load(Math.floor(at / Source.BLOCK));
+      const from = at - this.lastStart;
+      const n = Math.min(len - done, this.lastLength - from);
+      this.memory.copy(out, done, this.lastBase + from, this.lastBase + from + n);
       done += n;
     }
     return out;
   }
 
-  /** A varint at `pos`: its value (exact up to 2^53) and the position after it. */
-  varint(pos: number): [number, number] {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      const b = this.byte(pos + i);
+  /** The UTF-8 text of [pos, pos + len), without a copy when it lies in one block. */
+  text(pos: number, len: number): string {
+    const off = pos - this.lastStart;
+    if (off >= 0 && off + len <= this.lastLength) return this.memory.toString('utf8', this.lastBase + off, this.lastBase + off + len);
+    return this.bytes(pos, len).toString('utf8');
+  }
+
+  /** A varint at `pos`: its value (exact up to 2^53); the position after it goes to `next`. */
+  varint(pos: number): number {
+    let b = this.byte(pos);
+    if (b < 0x80) {
+      this.next = pos + 1;
+      return b;
+    }
+    let value = b & 0x7f;
+    let scale = 128;
+    for (let i = 1; i < 10; i++) {
+      b = this.byte(pos + i);
       value += (b & 0x7f) * scale;
       scale *= 128;
-      if ((b & 0x80) === 0) return [value, pos + i + 1];
+      if ((b & 0x80) === 0) {
+        this.next = pos + i + 1;
+        return value;
+      }
     }
     throw new OnnxError(this.file, pos, 'a varint longer than 10 bytes');
   }
@@ -246,6 +283,8 @@ type Walked = Decoded;
 
 class Reader {
   private items = 0;
+  /** Messages open on the walk's stack: bounded, so a message nested a million deep is an error, not a stack overflow. */
+  private nesting = 0;
 
   constructor(
     private readonly src: Source,
@@ -256,93 +295,88 @@ class Reader {
     throw new OnnxError(this.src.file, pos, reason);
   }
 
-  /** Walks the fields of a message in [start, end). */
-  message(type: protobuf.Type, start: number, end: number, depth: number): Walked {
-    if (depth > this.limits.maxDepth) this.fail(start, `subgraphs nested deeper than ${this.limits.maxDepth}`);
+  /** Walks the fields of a message in [start, end); `graphDepth` counts the subgraphs around it. */
+  message(type: protobuf.Type, start: number, end: number, graphDepth: number): Walked {
+    if (graphDepth > this.limits.maxDepth) this.fail(start, `subgraphs nested deeper than ${this.limits.maxDepth}`);
+    if (++this.nesting > MAX_NESTING) this.fail(start, `messages nested deeper than ${MAX_NESTING}`);
     const out: Walked = {};
+    const tensor = type === TENSOR;
     let pos = start;
     while (pos < end) {
-      const one = this.oneField(type, pos, end, depth);
-      this.store(out, one, pos);
-      pos = one.next;
+      const tagAt = pos;
+      const tag = this.src.varint(pos);
+      pos = this.src.next;
+      const id = Math.floor(tag / 8);
+      const wire = tag % 8;
+      if (id === 0) this.fail(tagAt, 'field number 0');
+      const field = type.fieldsById[id] as protobuf.Field | undefined;
+      if (tensor && field && PAYLOAD_FIELDS.has(field.name)) {
+        pos = this.payload(out, field, wire, tagAt, pos, end);
+        continue;
+      }
+      let value: unknown;
+      switch (wire) {
+        case 0:
+          value = this.src.varint(pos);
+          pos = this.src.next;
+          if (field) value = scalarFromVarint(field.type, value as number);
+          break;
+        case 1:
+          if (field) value = fixed64(this.src.bytes(pos, 8), field.type);
+          pos += 8;
+          break;
+        case 5:
+          if (field) value = fixed32(this.src.bytes(pos, 4), field.type);
+          pos += 4;
+          break;
+        case 2: {
+          const len = this.src.varint(pos);
+          const body = this.src.next;
+          if (body + len > end) this.fail(pos, `a length of ${len} bytes runs past the end of its message (at ${end})`);
+          if (field) value = this.lengthDelimited(field, body, body + len, graphDepth);
+          pos = body + len;
+          break;
+        }
+        default:
+          this.fail(tagAt, `wire type ${wire} (groups are not used by ONNX)`);
+      }
+      if (pos > end) this.fail(tagAt, `a field runs past the end of its message (at ${end})`);
+      if (field && value !== undefined) this.store(out, field, value, tagAt);
     }
+    this.nesting--;
     return out;
   }
 
-  private store(out: Walked, one: { field?: protobuf.Field; value: unknown }, at: number): void {
-    const { field, value } = one;
-    if (!field || value === undefined) return;
+  private store(out: Walked, field: protobuf.Field, value: unknown, at: number): void {
     if (!field.repeated) {
       out[field.name] = value;
       return;
     }
-    const arr = (out[field.name] as unknown[] | undefined) ?? [];
-    if (Array.isArray(value) && !field.resolvedType) arr.push(...value);
+    let arr = out[field.name] as unknown[] | undefined;
+    if (!arr) out[field.name] = arr = [];
+    if (Array.isArray(value) && !field.resolvedType) for (const v of value) arr.push(v);
     else arr.push(value);
     if (arr.length > this.limits.maxRepeated) this.fail(at, `more than ${this.limits.maxRepeated} values in ${field.name}`);
-    out[field.name] = arr;
   }
 
-  /** One field of a message at `pos`: the schema says what it is; an unknown field is skipped. */
-  private oneField(type: protobuf.Type, pos: number, end: number, depth: number): { field?: protobuf.Field; value: unknown; next: number } {
-    const tagAt = pos;
-    const [tag, afterTag] = this.src.varint(pos);
-    const id = Math.floor(tag / 8);
-    const wire = tag % 8;
-    if (id === 0) this.fail(tagAt, 'field number 0');
-    const field = type.fieldsById[id];
-    pos = afterTag;
-    let value: unknown;
-    let next: number;
-    switch (wire) {
-      case 0: {
-        const [v, after] = this.src.varint(pos);
-        value = field ? scalarFromVarint(field.type, v) : undefined;
-        next = after;
-        break;
-      }
-      case 1:
-        value = field ? fixed64(this.src.bytes(pos, 8), field.type) : undefined;
-        next = pos + 8;
-        break;
-      case 5:
-        value = field ? fixed32(this.src.bytes(pos, 4), field.type) : undefined;
-        next = pos + 4;
-        break;
-      case 2: {
-        const [len, body] = this.src.varint(pos);
-        if (body + len > end) this.fail(pos, `a length of ${len} bytes runs past the end of its message (at ${end})`);
-        value = field ? this.lengthDelimited(field, body, body + len, depth) : undefined;
-        next = body + len;
-        break;
-      }
-      default:
-        this.fail(tagAt, `wire type ${wire} (groups are not used by ONNX)`);
-    }
-    if (next > end) this.fail(tagAt, `a field runs past the end of its message (at ${end})`);
-    return { field, value, next };
-  }
-
-  private lengthDelimited(field: protobuf.Field, start: number, end: number, depth: number): unknown {
+  private lengthDelimited(field: protobuf.Field, start: number, end: number, graphDepth: number): unknown {
     const len = end - start;
     const type = field.resolvedType;
     if (type instanceof protobuf.Type) {
-      if (type === TENSOR) return this.tensor(start, end);
       if (++this.items > this.limits.maxItems) this.fail(start, `more than ${this.limits.maxItems} nodes, tensors and values`);
-      if (WALKED.has(type)) return this.message(type, start, end, type === GRAPH ? depth + 1 : depth);
       if (SKIPPED.has(type)) return undefined;
-      if (len > this.limits.maxMessageBytes) this.fail(start, `a ${type.name} of ${len} bytes`);
-      try {
-        return type.toObject(type.decode(this.src.bytes(start, len)), { longs: Number, enums: Number, bytes: String, defaults: false, arrays: true });
-      } catch (e) {
-        this.fail(start, `a ${type.name} that does not decode (${(e as Error).message})`);
-      }
+      return this.message(type, start, end, type === GRAPH ? graphDepth + 1 : graphDepth);
     }
     if (field.type === 'string') {
       // A doc string can be long, and nothing here shows it: skipped, as a payload would be.
       if (field.name === 'doc_string') return undefined;
       if (len > this.limits.maxStringBytes) this.fail(start, `a string of ${len} bytes in ${field.name}`);
-      return this.src.bytes(start, len).toString('utf8');
+      return this.src.text(start, len);
+    }
+    // An attribute's strings (auto_pad, mode) are bytes in the schema, and text in practice.
+    if (field.type === 'bytes' && field.parent === ATTRIBUTE) {
+      if (len > this.limits.maxStringBytes) this.fail(start, `a string of ${len} bytes in ${field.name}`);
+      return this.src.text(start, len);
     }
     if (field.type === 'bytes') return { offset: start, length: len };
     // A packed repeated scalar (dims, ints, floats).
@@ -352,72 +386,48 @@ class Reader {
 
   private packed(type: string, start: number, end: number): number[] {
     const out: number[] = [];
-    if (type === 'float' || type === 'fixed32' || type === 'sfixed32') {
-      if ((end - start) % 4 !== 0) this.fail(start, 'packed 32-bit values of a length not a multiple of 4');
-      if ((end - start) / 4 > this.limits.maxRepeated) this.fail(start, `more than ${this.limits.maxRepeated} packed values`);
+    const width = type === 'float' || type === 'fixed32' || type === 'sfixed32' ? 4 : type === 'double' || type === 'fixed64' || type === 'sfixed64' ? 8 : 0;
+    if (width > 0) {
+      if ((end - start) % width !== 0) this.fail(start, `packed ${width * 8}-bit values of a length not a multiple of ${width}`);
+      if ((end - start) / width > this.limits.maxRepeated) this.fail(start, `more than ${this.limits.maxRepeated} packed values`);
       const b = this.src.bytes(start, end - start);
-      for (let i = 0; i < b.length; i += 4) out.push(fixed32(b.subarray(i, i + 4), type) as number);
-      return out;
-    }
-    if (type === 'double' || type === 'fixed64' || type === 'sfixed64') {
-      if ((end - start) % 8 !== 0) this.fail(start, 'packed 64-bit values of a length not a multiple of 8');
-      if ((end - start) / 8 > this.limits.maxRepeated) this.fail(start, `more than ${this.limits.maxRepeated} packed values`);
-      const b = this.src.bytes(start, end - start);
-      for (let i = 0; i < b.length; i += 8) out.push(fixed64(b.subarray(i, i + 8), type) as number);
+      for (let i = 0; i < b.length; i += width) out.push(width === 4 ? fixed32(b.subarray(i, i + 4), type) : fixed64(b.subarray(i, i + 8), type));
       return out;
     }
     let pos = start;
     while (pos < end) {
-      const [v, next] = this.src.varint(pos);
-      out.push(scalarFromVarint(type, v) as number);
+      out.push(scalarFromVarint(type, this.src.varint(pos)) as number);
       if (out.length > this.limits.maxRepeated) this.fail(start, `more than ${this.limits.maxRepeated} packed values`);
-      pos = next;
+      pos = this.src.next;
     }
     if (pos !== end) this.fail(start, 'a packed varint runs past the end of its field');
     return out;
   }
 
-  /** A TensorProto: everything but the data, which is recorded by position. */
-  private tensor(start: number, end: number): Walked {
-    if (++this.items > this.limits.maxItems) this.fail(start, `more than ${this.limits.maxItems} nodes, tensors and values`);
-    const out: Walked = {};
-    let pos = start;
-    while (pos < end) {
-      const tagAt = pos;
-      const [tag, afterTag] = this.src.varint(pos);
-      pos = afterTag;
-      const id = Math.floor(tag / 8);
-      const wire = tag % 8;
-      const field = TENSOR.fieldsById[id];
-      if (field && PAYLOAD_FIELDS.has(field.name)) {
-        // The data: jumped over, only where it is is kept.
-        let length: number;
-        let body: number;
-        if (wire === 2) {
-          [length, body] = this.src.varint(pos);
-        } else if (wire === 0) {
-          body = pos;
-          length = this.src.varint(pos)[1] - pos;
-        } else if (wire === 5 || wire === 1) {
-          body = pos;
-          length = wire === 5 ? 4 : 8;
-        } else this.fail(tagAt, `wire type ${wire} in a tensor's data`);
-        if (body + length > end) this.fail(pos, `a tensor's ${field.name} of ${length} bytes runs past the end of the tensor (at ${end})`);
-        const prev = out.payload as PayloadRef | undefined;
-        // Unpacked repeated values come one field each: they make one contiguous run.
-        out.payload = prev && prev.field === field.name ? { field: field.name, offset: prev.offset, length: body + length - prev.offset } : { field: field.name, offset: body, length };
-        pos = body + length;
-        continue;
-      }
-      // Every other field of the tensor is small: walk it like any message.
-      const one = this.oneField(TENSOR, tagAt, end, 0);
-      this.store(out, one, tagAt);
-      pos = one.next;
-    }
-    if (pos !== end) this.fail(start, 'a tensor runs past its end');
-    return out;
+  /**
+   * A tensor's data (raw_data, float_data, ...): jumped over; only where it
+   * is goes into `out.payload`. Returns the position after the field.
+   */
+  private payload(out: Walked, field: protobuf.Field, wire: number, tagAt: number, pos: number, end: number): number {
+    let length: number;
+    let body: number;
+    if (wire === 2) {
+      length = this.src.varint(pos);
+      body = this.src.next;
+    } else if (wire === 0) {
+      body = pos;
+      this.src.varint(pos);
+      length = this.src.next - pos;
+    } else if (wire === 5 || wire === 1) {
+      body = pos;
+      length = wire === 5 ? 4 : 8;
+    } else this.fail(tagAt, `wire type ${wire} in a tensor's data`);
+    if (body + length > end) this.fail(pos, `a tensor's ${field.name} of ${length} bytes runs past the end of the tensor (at ${end})`);
+    const prev = out.payload as PayloadRef | undefined;
+    // Unpacked repeated values come one field each: they make one contiguous run.
+    out.payload = prev && prev.field === field.name ? { field: field.name, offset: prev.offset, length: body + length - prev.offset } : { field: field.name, offset: body, length };
+    return body + length;
   }
-
 }
 
 function scalarFromVarint(type: string, v: number): number | boolean {
@@ -478,6 +488,8 @@ function toAttribute(a: Walked): OnnxAttribute {
   const out: OnnxAttribute = { name: str(a.name), type: num(a.type) ?? 0 };
   if (typeof a.i === 'number') out.i = a.i;
   if (typeof a.f === 'number') out.f = a.f;
+  if (typeof a.s === 'string') out.s = a.s;
+  if (Array.isArray(a.strings)) out.strings = a.strings as string[];
   if (Array.isArray(a.ints)) out.ints = a.ints as number[];
   if (Array.isArray(a.floats)) out.floats = a.floats as number[];
   if (a.t) out.t = toTensor(a.t as Walked);
