@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isRuleEnabled, mergeConfig, parsePyproject, severityFor, validateValues } from '../../server/src/config/config';
-import { findPyproject, isExcluded } from '../../server/src/config/load';
+import { DEFAULT_CONFIG, isRuleEnabled, mergeConfig, parsePyproject, severityFor, validateValues } from '../../server/src/config/config';
+import { configuredModelFor, findPyproject, isExcluded } from '../../server/src/config/load';
 import { parseTorchVersion } from '../../server/src/config/torchVersion';
 
 test('a valid [tool.freezelens] table is read', () => {
@@ -64,7 +64,7 @@ test('settings win key by key; severity merges rule by rule', () => {
 });
 
 test('rule selection by code and prefix', () => {
-  const base = { ignore: [], severity: {}, exclude: [], backboneLrFactor: 10 };
+  const base = { ...DEFAULT_CONFIG };
   assert.equal(isRuleEnabled(base, 'FRZ004'), true);
   assert.equal(isRuleEnabled({ ...base, select: ['FRZ00'] }, 'FRZ004'), true);
   assert.equal(isRuleEnabled({ ...base, select: ['FRZ01'] }, 'FRZ004'), false);
@@ -100,4 +100,21 @@ test('the torch version comes from requirements or pyproject; upper bounds alone
   assert.equal(parseTorchVersion('torchvision==0.14\n', 'requirements.txt'), undefined);
   assert.equal(parseTorchVersion('torch<2.0\n', 'requirements.txt'), undefined);
   assert.equal(parseTorchVersion('# torch==1.8\n', 'requirements.txt'), undefined);
+});
+
+test('models: glob of scripts to an ONNX file, relative to the config folder; bad values are reported', () => {
+  const ok = parsePyproject('[tool.freezelens.models]\n"train/**/*.py" = "exports/a.onnx"\n"*.py" = "b.onnx"\n', 'pyproject.toml');
+  assert.deepEqual(ok.problems, []);
+  const root = path.join(os.tmpdir(), 'project');
+  const config = mergeConfig(ok.values, {}, root);
+  assert.equal(configuredModelFor(config, path.join(root, 'train', 'x', 'run.py')), path.join(root, 'exports', 'a.onnx'));
+  assert.equal(configuredModelFor(config, path.join(root, 'main.py')), path.join(root, 'b.onnx'));
+  assert.equal(configuredModelFor(config, path.join(root, 'lib', 'main.py')), undefined);
+  assert.equal(configuredModelFor(config, path.join(os.tmpdir(), 'elsewhere.py')), undefined);
+  // Settings without a pyproject.toml: relative to the workspace folder.
+  const settings = validateValues({ models: { 'a.py': 'm.onnx' } }, 'settings', 'freezelens.');
+  assert.equal(configuredModelFor(mergeConfig({}, settings.values, undefined, root), path.join(root, 'a.py')), path.join(root, 'm.onnx'));
+  const bad = validateValues({ models: { 'a.py': 'model.pt' } }, 'settings', 'freezelens.');
+  assert.match(bad.problems[0].message, /script glob = ONNX file/);
+  assert.equal(bad.problems[0].key, 'freezelens.models');
 });

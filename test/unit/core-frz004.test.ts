@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyFix, check, preferredFix, py } from './helpers';
+import { DEFAULT_CONFIG } from '../../server/src/config/config';
 
 const header = py`
   import torch
@@ -257,10 +258,10 @@ test('suppression comments: one rule, all rules, other rules, and strings that o
 
 test('configuration: ignore, select and severity overrides apply', () => {
   const src = header + 'm = nn.Linear(2, 2)\nm.requires_grad = False\n';
-  assert.equal(check(src, { ignore: ['FRZ004'], severity: {}, exclude: [], backboneLrFactor: 10 }).findings.length, 0);
-  assert.equal(check(src, { select: ['FRZ0'], ignore: [], severity: {}, exclude: [], backboneLrFactor: 10 }).findings.length, 1);
-  assert.equal(check(src, { ignore: [], severity: { FRZ004: 'off' }, exclude: [], backboneLrFactor: 10 }).findings.length, 0);
-  assert.equal(check(src, { ignore: [], severity: { FRZ004: 'error' }, exclude: [], backboneLrFactor: 10 }).findings[0].severity, 'error');
+  assert.equal(check(src, { ...DEFAULT_CONFIG, ignore: ['FRZ004'] }).findings.length, 0);
+  assert.equal(check(src, { ...DEFAULT_CONFIG, select: ['FRZ0'] }).findings.length, 1);
+  assert.equal(check(src, { ...DEFAULT_CONFIG, severity: { FRZ004: 'off' } }).findings.length, 0);
+  assert.equal(check(src, { ...DEFAULT_CONFIG, severity: { FRZ004: 'error' } }).findings[0].severity, 'error');
 });
 
 test('import styles all resolve', () => {

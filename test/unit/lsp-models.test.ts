@@ -14,6 +14,7 @@ import { py } from './helpers';
 
 let dir: string;
 let server: Server;
+const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/onnx');
 
 const MAIN = py`
   import torch
@@ -52,6 +53,11 @@ before(async () => {
         """Not a module."""
   `);
   fs.writeFileSync(path.join(dir, 'main.py'), MAIN);
+  // An export made by another script, of a model built by `build_tagger`.
+  fs.mkdirSync(path.join(dir, 'exports'));
+  fs.copyFileSync(path.join(FIXTURES, 'tiny_transformer.preserve.onnx'), path.join(dir, 'exports', 'tagger.onnx'));
+  fs.copyFileSync(path.join(FIXTURES, 'tiny_cnn.preserve.onnx'), path.join(dir, 'exports', 'cnn.onnx'));
+  fs.writeFileSync(path.join(dir, 'export_tagger.py'), 'import torch\nfrom zoo import build_tagger\nmodel = build_tagger()\ntorch.onnx.export(model, x, "exports/tagger.onnx")\n');
   server = await Server.start({ debounceMs: 0 }, [{ uri: pathToFileURL(dir).href, name: 'w' }]);
 });
 
@@ -91,14 +97,14 @@ test('freezelens/modelTree: exact counts and each module\'s flag and mode at the
 });
 
 test('freezelens/workspaceModels lists the nn.Module classes of the workspace, through workspace base classes', async () => {
-  // The index is built just after start-up: poll until it has the three files.
+  // The index is built just after start-up: poll until it has the four files.
   let models: WorkspaceModelsResult | undefined;
   for (let i = 0; i < 50; i++) {
     models = (await server.conn.sendRequest(WORKSPACE_MODELS_REQUEST)) as WorkspaceModelsResult;
-    if (models.files >= 3) break;
+    if (models.files >= 4) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  assert.equal(models?.files, 3);
+  assert.equal(models?.files, 4);
   assert.deepEqual(models?.classes.map((c) => c.name).sort(), ['Backbone', 'Tuned']);
   const tuned = models!.classes.find((c) => c.name === 'Tuned')!;
   assert.equal(tuned.uri, pathToFileURL(path.join(dir, 'nets.py')).href);
@@ -151,4 +157,20 @@ test('.onnx files of the workspace get their diagnostics in the Problems panel, 
     await other.stop();
     fs.rmSync(onnxDir, { recursive: true, force: true });
   }
+});
+
+test('an ONNX export describes a model the code cannot show: by the models setting, or by an export elsewhere in the workspace', async () => {
+  const treeOf = async (name: string, text: string) => {
+    const uri = pathToFileURL(path.join(dir, name)).href;
+    await server.open(uri, text);
+    return ((await server.conn.sendRequest(MODEL_TREE_REQUEST, { uri })) as ModelTreeResult).models;
+  };
+  const configured = pathToFileURL(path.join(dir, 'configured.py')).href;
+  server.settings.set(configured, { models: { 'configured.py': 'exports/cnn.onnx' } });
+  const bySetting = await treeOf('configured.py', 'from zoo import build\nmodel = build("cnn")\nmodel.train()\n');
+  assert.deepEqual(bySetting.map((m) => [m.name, m.source, m.totalParams]), [['model', 'onnx', 1_517]]);
+  const byExport = await treeOf('tagger_train.py', 'import zoo\nnet = zoo.build_tagger()\nnet.train()\n');
+  assert.deepEqual(byExport.map((m) => [m.name, m.source, m.totalParams]), [['net', 'onnx', 3_107]]);
+  // Neither: a model built by something no export knows stays unknown.
+  assert.deepEqual(await treeOf('unknown.py', 'import zoo\nnet = zoo.build_other()\nnet.train()\n'), []);
 });

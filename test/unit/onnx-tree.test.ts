@@ -150,6 +150,60 @@ test('a torch.onnx.export of the model in the script binds the file it wrote, wh
   }
 });
 
+test('the models setting binds an export to the one model a matching script builds; several models bind none', () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-models-setting-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'exports'));
+    fs.mkdirSync(path.join(dir, 'train'));
+    fs.copyFileSync(fixture('tiny_cnn.preserve.onnx'), path.join(dir, 'exports', 'cnn.onnx'));
+    fs.writeFileSync(path.join(dir, 'pyproject.toml'), '[tool.freezelens.models]\n"train/**/*.py" = "exports/cnn.onnx"\n');
+    const one = ['import torch', 'from my_configs import build', '', 'model = build("cnn")', 'for n, p in model.named_parameters():', '    if n.startswith("feature."):', '        p.requires_grad = False', 'optimizer = torch.optim.SGD(model.parameters(), lr=0.1)', ''];
+    const two = [...one, 'teacher = build("big")', 'teacher.eval()', ''];
+    fs.writeFileSync(path.join(dir, 'train', 'one.py'), one.join('\n'));
+    fs.writeFileSync(path.join(dir, 'train', 'two.py'), two.join('\n'));
+    fs.writeFileSync(path.join(dir, 'other.py'), one.join('\n'));
+    const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freezelens.js'), ...args], { cwd: dir, encoding: 'utf8' });
+    const models = (file: string) => JSON.parse(cli('models', file, '--format', 'json').stdout).models;
+    const bound = models('train/one.py');
+    assert.equal(bound.length, 1);
+    assert.equal(bound[0].source, 'onnx');
+    assert.equal(bound[0].totalParams, 1_517);
+    // Two models in the script: the setting cannot say which; outside the glob it does not apply.
+    assert.deepEqual(models('train/two.py'), []);
+    assert.deepEqual(models('other.py'), []);
+    const check = cli('check', '.', '--format', 'json');
+    const frz016 = JSON.parse(check.stdout).findings.filter((f: { rule: string }) => f.rule === 'FRZ016').map((f: { path: string }) => f.path);
+    assert.deepEqual(frz016, ['train/one.py']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an export elsewhere in the workspace binds the models built by the same function', () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-workspace-export-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'exports'));
+    fs.copyFileSync(fixture('tiny_transformer.preserve.onnx'), path.join(dir, 'exports', 'tagger.onnx'));
+    fs.writeFileSync(path.join(dir, 'export.py'), ['import torch', 'from my_models import build_tagger', '', 'model = build_tagger(vocab=50)', 'torch.onnx.export(model, torch.randint(0, 50, (1, 6)), "exports/tagger.onnx")', ''].join('\n'));
+    fs.writeFileSync(path.join(dir, 'train.py'), ['import torch', 'import my_models', '', 'net = my_models.build_tagger(vocab=50).to("cpu")', 'for n, p in net.named_parameters():', '    if not n.startswith("head."):', '        p.requires_grad = False', ''].join('\n'));
+    const models = () => JSON.parse(spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freezelens.js'), 'models', 'train.py', '--format', 'json'], { cwd: dir, encoding: 'utf8' }).stdout).models;
+    const bound = models();
+    assert.equal(bound.length, 1);
+    assert.equal(bound[0].source, 'onnx');
+    assert.deepEqual([bound[0].totalParams, bound[0].trainableParams], [3_107, 51]);
+    // A second export of the same builder to another file: which one describes this model is unknown.
+    fs.copyFileSync(fixture('tiny_cnn.preserve.onnx'), path.join(dir, 'exports', 'other.onnx'));
+    fs.writeFileSync(path.join(dir, 'export2.py'), ['import torch', 'from my_models import build_tagger', 'm = build_tagger(vocab=9)', 'torch.onnx.export(m, x, "exports/other.onnx")', ''].join('\n'));
+    assert.deepEqual(models(), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('select, ignore and severity apply to the ONNX rules, from pyproject.toml and the command line', () => {
   const fs = require('node:fs') as typeof import('node:fs');
   const os = require('node:os') as typeof import('node:os');

@@ -9,7 +9,8 @@ import { configureOnnx, formatShape, inspectOnnx } from '../onnx/inspect';
 import { formatCount } from '../models/tree';
 import { SourceUnit } from '../python/sourceUnit';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
-import { findPyproject, isExcluded, loadPyproject } from '../config/load';
+import { configuredModelFor, findPyproject, isExcluded, loadPyproject } from '../config/load';
+import { WorkspaceIndex } from '../engine/workspaceIndex';
 import { createImportResolver } from '../engine/workspaceImports';
 import { createModelFileLoader } from '../engine/modelFiles';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
@@ -150,6 +151,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
   // One resolver for the run: a module imported by many files is parsed once.
   const resolveImport = createImportResolver();
   const loadModelTree = createModelFileLoader();
+  const exportsUnder = createExportsLookup();
   const results: FileFindings[] = [];
   for (const item of discover(paths.map((p) => path.resolve(io.cwd, p)), reportError)) {
     const config = configForDir(path.dirname(item.path));
@@ -163,7 +165,8 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
       continue;
     }
     try {
-      const result = checkProgram({ ...file.program, resolveImport, loadModelTree }, config, { torchVersion: torchFor(path.dirname(item.path)) });
+      const program = { ...file.program, resolveImport, loadModelTree, configuredModel: configuredModelFor(config, item.path), exportsOf: exportsUnder(config.root ?? io.cwd) };
+      const result = checkProgram(program, config, { torchVersion: torchFor(path.dirname(item.path)) });
       if (values.verbose) for (const note of result.notes) io.stderr(`note: ${note}\n`);
       results.push({ file, findings: result.findings });
     } catch (e) {
@@ -263,7 +266,15 @@ function runModels(paths: string[], values: { format?: string; call?: string; ca
     io.stderr(`${paths[0]}: error: ${err.code ? `cannot read file (${err.code})` : err.message}\n`);
     return 1;
   }
-  const program = { ...loaded.program, resolveImport: createImportResolver(), loadModelTree: createModelFileLoader() };
+  const found = findPyproject(path.dirname(file));
+  const config = mergeConfig(found ? loadPyproject(found).values : {}, {}, found ? path.dirname(found) : undefined);
+  const program = {
+    ...loaded.program,
+    resolveImport: createImportResolver(),
+    loadModelTree: createModelFileLoader(),
+    configuredModel: configuredModelFor(config, file),
+    exportsOf: createExportsLookup()(config.root ?? io.cwd),
+  };
   const target = '__freezelens_model__';
   if (values.call !== undefined) {
     // The call runs in the file's scope, as a statement appended to it.
@@ -311,4 +322,22 @@ function readText(p: string): string | undefined {
 
 if (require.main === module) {
   process.exitCode = main(process.argv.slice(2));
+}
+
+/**
+ * Exports in a project (pyproject.toml's folder, else the working
+ * directory) bind the models that other files build the same way. A project
+ * is indexed only when an analysis first asks.
+ */
+function createExportsLookup(): (root: string) => (builder: string) => string[] {
+  const indexes = new Map<string, WorkspaceIndex>();
+  return (root) => (builder) => {
+    let index = indexes.get(root);
+    if (!index) {
+      index = new WorkspaceIndex();
+      index.addFolder(root);
+      indexes.set(root, index);
+    }
+    return index.exportsOf(builder);
+  };
 }

@@ -23,6 +23,8 @@ export interface ConfigValues {
   exclude?: string[];
   /** FRZ003's fix gives the backbone the head's learning rate divided by this. */
   backboneLrFactor?: number;
+  /** Glob of scripts (relative to the config's folder) to the ONNX export that describes their model. */
+  models?: Record<string, string>;
 }
 
 export interface ConfigProblem {
@@ -38,15 +40,17 @@ export interface EffectiveConfig {
   ignore: string[];
   severity: Record<string, Severity | 'off'>;
   exclude: string[];
-  /** The folder `exclude` patterns are relative to. */
+  /** The folder `exclude` and `models` are relative to: pyproject.toml's, else the workspace folder. */
   root?: string;
   backboneLrFactor: number;
+  /** Script glob to ONNX file, both relative to `root`; the first glob that matches wins. */
+  models: Record<string, string>;
 }
 
-export const DEFAULT_CONFIG: EffectiveConfig = { ignore: [], severity: {}, exclude: [], backboneLrFactor: 10 };
+export const DEFAULT_CONFIG: EffectiveConfig = { ignore: [], severity: {}, exclude: [], backboneLrFactor: 10, models: {} };
 
 /** `backbone-lr-factor` in TOML, `backboneLrFactor` in the VS Code settings. */
-const KNOWN_KEYS = new Set(['select', 'ignore', 'severity', 'exclude', 'backbone-lr-factor', 'backboneLrFactor']);
+const KNOWN_KEYS = new Set(['select', 'ignore', 'severity', 'exclude', 'backbone-lr-factor', 'backboneLrFactor', 'models']);
 const SEVERITY_ALIASES: Record<string, Severity | 'off'> = {
   error: 'error',
   warning: 'warning',
@@ -112,6 +116,12 @@ export function validateValues(raw: Record<string, unknown>, source: string, key
         continue;
       }
       values.backboneLrFactor = value;
+    } else if (key === 'models') {
+      if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string' && v.endsWith('.onnx'))) {
+        problem(key, 'must be a table of script glob = ONNX file, such as { "train/*.py" = "exports/model.onnx" }; using none');
+        continue;
+      }
+      values.models = value as Record<string, string>;
     } else if (key === 'severity') {
       if (!isPlainObject(value)) {
         problem(key, 'must be a table of rule code = "error" | "warning" | "information" | "hint" | "off"; using the default');
@@ -131,15 +141,20 @@ export function validateValues(raw: Record<string, unknown>, source: string, key
   return { values, problems };
 }
 
-/** pyproject values, then settings on top. */
-export function mergeConfig(pyproject: ConfigValues, settings: ConfigValues, root?: string): EffectiveConfig {
+/**
+ * pyproject values, then settings on top. Relative paths start from
+ * `root`, pyproject.toml's folder, or without one from `settingsRoot`, the
+ * workspace folder.
+ */
+export function mergeConfig(pyproject: ConfigValues, settings: ConfigValues, root?: string, settingsRoot?: string): EffectiveConfig {
   return {
     select: settings.select ?? pyproject.select,
     ignore: settings.ignore ?? pyproject.ignore ?? [],
     severity: { ...(pyproject.severity ?? {}), ...(settings.severity ?? {}) },
     exclude: settings.exclude ?? pyproject.exclude ?? [],
-    root,
+    root: root ?? settingsRoot,
     backboneLrFactor: settings.backboneLrFactor ?? pyproject.backboneLrFactor ?? DEFAULT_CONFIG.backboneLrFactor,
+    models: settings.models ?? pyproject.models ?? {},
   };
 }
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import picomatch from 'picomatch';
-import { parsePyproject, type ConfigProblem, type ConfigValues } from './config';
+import { parsePyproject, type ConfigProblem, type ConfigValues, type EffectiveConfig } from './config';
 
 /** The nearest pyproject.toml at or above `startDir` that has a `[tool.freezelens]` table, or the nearest at all. */
 export function findPyproject(startDir: string): string | undefined {
@@ -39,6 +39,18 @@ export function isExcluded(patterns: string[], root: string | undefined, file: s
     if (match(segments.slice(0, i).join('/'))) return true;
   }
   return false;
+}
+
+/** The ONNX export that `models` maps this script to (absolute), by the first glob that matches it. */
+export function configuredModelFor(config: EffectiveConfig, file: string): string | undefined {
+  const root = config.root;
+  if (!root) return undefined;
+  const rel = path.relative(root, file).split(path.sep).join('/');
+  if (rel.startsWith('..')) return undefined;
+  for (const [pattern, model] of Object.entries(config.models)) {
+    if (picomatch(pattern, { dot: true })(rel)) return path.resolve(root, model);
+  }
+  return undefined;
 }
 
 function isFile(p: string): boolean {

@@ -28,6 +28,16 @@ export interface IndexedFile {
   classes: IndexedClass[];
   /** Dotted module names imported at top level, with the relative level. */
   imports: { module: string; level: number }[];
+  /** `torch.onnx.export(model, x, "model.onnx")` calls, with what built `model`. */
+  exports: IndexedExport[];
+}
+
+export interface IndexedExport {
+  /** The function or class whose call built the exported model (`build_model`, `ResNetClassifier`), last dotted part. */
+  builder: string;
+  /** The .onnx path as written in the call. */
+  location: string;
+  file: string;
 }
 
 /** Bases that make a class an nn.Module without looking further. */
@@ -41,10 +51,13 @@ export class WorkspaceIndex {
   private readonly byName = new Map<string, IndexedClass[]>();
   /** Memo of isModule per class name; cleared on every update (cheap to rebuild). */
   private moduleMemo = new Map<string, boolean>();
+  /** The folders given to addFolder: an export's relative path may be relative to one of them. */
+  private readonly roots: string[] = [];
 
   /** Indexes every .py file under `root`, skipping virtual environments and caches; returns the number of files. */
   addFolder(root: string, limit = 20_000, onOther?: (file: string) => void): number {
     let count = 0;
+    this.roots.push(root);
     const stack = [root];
     while (stack.length > 0 && count < limit) {
       const dir = stack.pop()!;
@@ -126,6 +139,26 @@ export class WorkspaceIndex {
     return result;
   }
 
+  /**
+   * The ONNX files that the workspace exports from models built by
+   * `builder`, and that exist: each path as written in its export call,
+   * relative to the exporting file's folder if it is there, else to the
+   * workspace root it was indexed under.
+   */
+  exportsOf(builder: string): string[] {
+    const out = new Set<string>();
+    for (const f of this.files.values()) {
+      for (const e of f.exports) {
+        if (e.builder !== builder) continue;
+        // The path is relative to wherever the export ran: most often the script's folder or the project root.
+        const bases = [path.dirname(e.file), ...this.roots.filter((r) => !path.relative(r, e.file).startsWith('..'))];
+        const found = bases.map((b) => path.resolve(b, e.location)).find((f) => fs.existsSync(f));
+        if (found) out.add(found);
+      }
+    }
+    return [...out];
+  }
+
   /** Files that import `module` (a dotted name such as `models.heads`) at top level, absolutely. */
   importersOf(module: string): string[] {
     const out: string[] = [];
@@ -175,5 +208,25 @@ function scan(file: string, text: string): IndexedFile {
       if (line.indexOf(q, opens.index + 3) < 0) quote = q;
     }
   }
-  return { classes, imports };
+  return { classes, imports, exports: text.includes('onnx.export') ? scanExports(file, text) : [] };
+}
+
+/**
+ * Calls that build a model and then export it. Calls that load or copy a
+ * model (`torch.load`, `deepcopy`) say nothing about which model it is, so
+ * they bind nothing.
+ */
+const EXPORT_CALL = /onnx\.export\(\s*([A-Za-z_]\w*)\s*,[\s\S]{0,400}?["']([^"'\n]+\.onnx)["']/g;
+const NOT_BUILDERS = new Set(['load', 'deepcopy', 'copy', 'to', 'cuda', 'cpu', 'eval', 'train', 'float', 'half', 'double']);
+
+function scanExports(file: string, text: string): IndexedExport[] {
+  const out: IndexedExport[] = [];
+  for (const m of text.matchAll(EXPORT_CALL)) {
+    const before = text.slice(0, m.index);
+    // The last assignment to the exported name before the export.
+    const assigns = [...before.matchAll(new RegExp(`^[ \\t]*${m[1]}\\s*=\\s*([A-Za-z_][\\w.]*)\\s*\\(`, 'gm'))];
+    const builder = assigns.pop()?.[1].split('.').pop();
+    if (builder && !NOT_BUILDERS.has(builder)) out.push({ builder, location: m[2], file });
+  }
+  return out;
 }

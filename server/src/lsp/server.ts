@@ -23,7 +23,7 @@ import { hoverAt, optimizerLenses, type InspectedAnalysis } from '../engine/insp
 import { modelReports, treeReport } from '../engine/models';
 import { WorkspaceIndex } from '../engine/workspaceIndex';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
-import { findPyproject, isExcluded, loadPyproject, type LoadedPyproject } from '../config/load';
+import { configuredModelFor, findPyproject, isExcluded, loadPyproject, type LoadedPyproject } from '../config/load';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
 import type { Program } from '../python/program';
 import { ruleDocPath } from '../rules';
@@ -136,6 +136,8 @@ export function startServer(connection: Connection): void {
       const onnxFiles: string[] = [];
       const files = workspaceRoots.reduce((n, root) => n + workspaceIndex.addFolder(root, undefined, (f) => onnxFiles.push(f)), 0);
       for (const f of onnxFiles) publishOnnx(f);
+      // Exports found in other files can describe the models of documents analysed before the index existed.
+      if (onnxFiles.length > 0) reanalyseAll();
       log(`indexed ${files} Python files (${workspaceIndex.moduleClasses().length} nn.Module classes) in ${(performance.now() - started).toFixed(0)} ms`);
     }, 0);
   });
@@ -215,14 +217,15 @@ export function startServer(connection: Connection): void {
     const settings = validateValues(raw, 'settings', `${SETTINGS_SECTION}.`);
     reportProblems([...(loaded?.problems ?? []), ...settings.problems]);
     const root = loaded ? path.dirname(loaded.file) : undefined;
-    const config = mergeConfig(loaded?.values ?? {}, settings.values, root);
+    const workspaceRoot = file ? workspaceRoots.find((r) => !path.relative(r, file).startsWith('..')) : undefined;
+    const config = mergeConfig(loaded?.values ?? {}, settings.values, root, workspaceRoot);
     let torchVersion: TorchVersion | undefined;
     if (file) {
       const dir = path.dirname(file);
       if (!torchVersions.has(dir)) torchVersions.set(dir, findTorchVersion(dir));
       torchVersion = torchVersions.get(dir);
     }
-    return { config, excluded: !!file && isExcluded(config.exclude, root, file), torchVersion };
+    return { config, excluded: !!file && isExcluded(config.exclude, config.root, file), torchVersion };
   };
 
   // ---- analysis -------------------------------------------------------
@@ -237,8 +240,9 @@ export function startServer(connection: Connection): void {
 
   // Workspace modules the scripts import; an open editor's text wins over the file on disk.
   const resolveImport = createImportResolver({ uris: true, openText: (file) => documents.get(pathToFileURL(file).href)?.unit.text });
-  // Model files named by `# freezelens: model=...` comments.
+  // Model files named by `# freezelens: model=...` comments, the `models` setting, or exports in the workspace.
   const loadModelTree = createModelFileLoader();
+  const exportsOf = (builder: string) => workspaceIndex.exportsOf(builder);
 
   /** Analyses a program and publishes diagnostics for each of its units (one, or one per cell). */
   const analyseAndPublish = async (configUri: string, program: Program) => {
@@ -264,7 +268,9 @@ export function startServer(connection: Connection): void {
     } else {
       const started = performance.now();
       try {
-        const result = checkProgram({ ...program, resolveImport, loadModelTree }, config, { torchVersion });
+        const file = filePathOf(configUri);
+        const configuredModel = file ? configuredModelFor(config, file) : undefined;
+        const result = checkProgram({ ...program, resolveImport, loadModelTree, configuredModel, exportsOf }, config, { torchVersion });
         findings = result.findings;
         analysis = result.analysis && { timeline: result.analysis.timeline };
         if (result.analysis) imports = result.analysis.program.units.slice(result.analysis.mainUnits).map((u) => filePathOf(u.id) ?? u.id);

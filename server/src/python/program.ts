@@ -23,6 +23,18 @@ export interface Program {
    * is ignored.
    */
   loadModelTree?: (location: string, fromUnit: string) => ModuleNode | undefined;
+  /**
+   * The export that the `freezelens.models` setting maps this script to (an
+   * absolute path): it describes the one model the script builds and cannot
+   * otherwise see into.
+   */
+  configuredModel?: string;
+  /**
+   * The exports made elsewhere in the workspace from models built by a
+   * function or class of this name (`build_model`): absolute paths of the
+   * .onnx files that exist. Absent: only exports in the program bind.
+   */
+  exportsOf?: (builder: string) => string[];
 }
 
 /**

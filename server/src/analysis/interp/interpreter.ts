@@ -406,11 +406,12 @@ export class Interpreter {
     let value: Value =
       valueNodes.length === 1 ? this.eval(unit, valueNodes[0], env, st) : { t: 'list', items: valueNodes.map((n) => this.eval(unit, n, env, st)) };
     let file = valueNodes.length === 1 ? this.modelFileOf(unit, stmt) : undefined;
-    // `torch.onnx.export(model, x, "model.onnx")` in the program: the file it wrote (on its last run) describes
-    // this model, where the code itself does not show the structure.
+    // Where the code itself does not show the structure, an export of this model does, in order: the
+    // `freezelens.models` setting; `torch.onnx.export(model, x, "model.onnx")` in the program; an export
+    // elsewhere in the workspace of a model built by the same function.
     const targetName = kids.length > 0 && kids[0].name === 'VariableName' && ops.length === 1 ? this.text(unit, kids[0]) : undefined;
     if (!file && targetName && valueNodes.length === 1 && !(value.t === 'module' && value.path === '' && st.trees.has(value.root) && isComplete(st.trees.get(value.root)!))) {
-      file = this.exportedModelOf(unit, targetName);
+      file = this.configuredModelOf(unit, targetName) ?? this.exportedModelOf(unit, targetName) ?? this.workspaceExportOf(unit, valueNodes[0]);
     }
     if (file) {
       // A model built where the analysis cannot follow (a config system, a checkpoint loader) is the export's model.
@@ -443,6 +444,41 @@ export class Interpreter {
       if (m) return program.loadModelTree(m[1], program.units[unit].id);
     }
     return undefined;
+  }
+
+  /**
+   * `freezelens.models` maps this script to an export: it describes the
+   * script's one model whose structure the code does not show. The model
+   * is the one variable that the script uses as a module (`.parameters()`,
+   * `.train()`, ...); with several such variables the setting cannot say
+   * which, and binds none.
+   */
+  private configuredModelOf(unit: number, name: string): ModuleNode | undefined {
+    const program = this.binder.program;
+    if (!program.configuredModel || !program.loadModelTree || unit >= this.mainUnits) return undefined;
+    this.moduleVariables ??= moduleVariablesOf(program.units.slice(0, this.mainUnits).map((u) => u.text));
+    if (!this.moduleVariables.includes(name)) return undefined;
+    if (this.moduleVariables.length > 1) {
+      this.unknowns.push(`freezelens.models maps this script to ${program.configuredModel}, but the script uses several models (${this.moduleVariables.join(', ')}); name one with a \`# freezelens: model=\` comment`);
+      return undefined;
+    }
+    const tree = program.loadModelTree(program.configuredModel, program.units[unit].id);
+    if (!tree) this.unknowns.push(`model file ${program.configuredModel} could not be read`);
+    return tree;
+  }
+
+  /**
+   * `model = build_model(cfg)`, where another workspace file exports a
+   * model that `build_model` built: that export describes this one. Several
+   * different exports of the same builder bind none.
+   */
+  private workspaceExportOf(unit: number, value: SyntaxNode): ModuleNode | undefined {
+    const program = this.binder.program;
+    if (!program.exportsOf || !program.loadModelTree) return undefined;
+    const builder = /^\s*[A-Za-z_][\w.]*/.exec(this.text(unit, value))?.[0].trim().split('.').pop();
+    if (!builder || value.name !== 'CallExpression') return undefined;
+    const files = program.exportsOf(builder);
+    return files.length === 1 ? program.loadModelTree(files[0], program.units[unit].id) : undefined;
   }
 
   private modelFileOf(unit: number, stmt: SyntaxNode): ModuleNode | undefined {
@@ -1467,6 +1503,8 @@ export class Interpreter {
 
   /** Why models became unknown, for the log: "line 12: freeze_layers(model) is not followed". */
   readonly unknowns: string[] = [];
+  /** The script's variables used as modules, for the `freezelens.models` setting; found on first need. */
+  private moduleVariables?: string[];
 
   private havocValue(v: Value, st: MachineState, why?: string): void {
     if (why && (v.t === 'module' || v.t === 'params')) this.unknowns.push(why);
@@ -2340,6 +2378,16 @@ function childPath(set: ParamSet, child: string): string {
 
 function and2(a: NamePredicate | undefined, b: NamePredicate): NamePredicate {
   return a ? { op: 'and', args: [a, b] } : b;
+}
+
+/** Methods that only an nn.Module has among what scripts commonly hold (an optimizer has state_dict too). */
+const MODULE_USE = /(?<![\w.])([A-Za-z_]\w*)(?:\s*\.\s*[A-Za-z_]\w*)*\s*\.\s*(?:parameters|named_parameters|modules|named_modules|children|named_children|requires_grad_|train|eval)\s*\(/g;
+
+/** Variables assigned in these texts and used as modules (`model.parameters()`, `model.backbone.eval()`); never `self`. */
+function moduleVariablesOf(texts: string[]): string[] {
+  const used = new Set<string>();
+  for (const text of texts) for (const m of text.matchAll(MODULE_USE)) if (m[1] !== 'self') used.add(m[1]);
+  return [...used].filter((name) => texts.some((t) => new RegExp(`^[ \\t]*${name}\\s*=[^=]`, 'm').test(t))).sort();
 }
 
 function narrowValue(v: Value, predicate: NamePredicate | undefined, only: 'batchnorm' | 'dropout' | undefined, trainable: boolean | undefined, positive: boolean): Value {
