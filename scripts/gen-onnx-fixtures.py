@@ -10,6 +10,7 @@ The fixtures:
   tiny_cnn.{eval,preserve,training}.onnx      conv/BN/ReLU/pool/linear, the three TrainingModes
   tiny_transformer.{eval,preserve,training}.onnx  embedding + TransformerEncoderLayer + head
   tiny_cnn.external.onnx + tiny_cnn.external.data  weights in an external file
+  tiny_cnn.shapes.onnx                        the PRESERVE export after onnx's shape inference (value_info)
   branches.onnx                               an If with a subgraph in each branch (onnx.helper)
 """
 import json
@@ -101,7 +102,7 @@ def describe_graph(g):
         ],
         "inputs": [{"name": v.name, "elemType": v.type.tensor_type.elem_type, "dims": dims(v)} for v in g.input],
         "outputs": [{"name": v.name, "elemType": v.type.tensor_type.elem_type, "dims": dims(v)} for v in g.output],
-        "valueInfo": len(g.value_info),
+        "valueInfo": [{"name": v.name, "dims": dims(v)} for v in g.value_info],
     }
 
 
@@ -153,8 +154,15 @@ def main():
     # Weights in an external file, every tensor (size_threshold=0), one file.
     src = onnx.load(os.path.join(OUT, "tiny_cnn.preserve.onnx"))
     ext = os.path.join(OUT, "tiny_cnn.external.onnx")
+    # onnx appends to an existing data file: start from none, so a rerun writes the same bytes.
+    if os.path.exists(os.path.join(OUT, "tiny_cnn.external.data")):
+        os.remove(os.path.join(OUT, "tiny_cnn.external.data"))
     onnx.save_model(src, ext, save_as_external_data=True, all_tensors_to_one_file=True, location="tiny_cnn.external.data", size_threshold=0)
     paths.append(ext)
+    # Shapes of every intermediate value, as tools that run shape inference leave them.
+    shapes = os.path.join(OUT, "tiny_cnn.shapes.onnx")
+    onnx.save(onnx.shape_inference.infer_shapes(onnx.load(os.path.join(OUT, "tiny_cnn.preserve.onnx"))), shapes)
+    paths.append(shapes)
     paths.append(branches())
     for p in paths:
         write_expected(p)

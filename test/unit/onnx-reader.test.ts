@@ -37,7 +37,7 @@ function describe(m: OnnxModel) {
     })),
     inputs: g.inputs.map((v) => ({ name: v.name, elemType: v.elemType, dims: v.dims })),
     outputs: g.outputs.map((v) => ({ name: v.name, elemType: v.elemType, dims: v.dims })),
-    valueInfo: g.valueInfo.length,
+    valueInfo: g.valueInfo.map((v) => ({ name: v.name, dims: v.dims })),
   });
   return { irVersion: m.irVersion, producerName: m.producerName, producerVersion: m.producerVersion, opsets: m.opsets, graph: graph(m.graph) };
 }

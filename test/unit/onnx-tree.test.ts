@@ -72,11 +72,35 @@ test('freezelens onnx: summary, tree and diagnostics; JSON in the models format;
   const json = JSON.parse(cli('test/fixtures/onnx/tiny_cnn.preserve.onnx', '--format', 'json').stdout);
   assert.equal(json.models[0].source, 'onnx');
   assert.equal(json.models[0].totalParams, 1_517);
-  assert.deepEqual(Object.keys(json.models[0].root), ['path', 'class', 'params', 'buffers', 'children']);
+  // The models format, plus what the graph says of a module with nodes of its own (the root runs Flatten).
+  assert.deepEqual(Object.keys(json.models[0].root), ['path', 'class', 'params', 'buffers', 'ops', 'outputShapes', 'children']);
   assert.deepEqual(json.diagnostics, []);
   const unreadable = cli('package.json');
   assert.equal(unreadable.status, 2);
   assert.match(unreadable.stdout, /FRZ105 Not a readable ONNX model/);
+});
+
+test('the tree JSON of an export carries each module\'s ops, its output shapes where the graph records them, and BN\'s training_mode', () => {
+  const json = (name: string) => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freezelens.js'), 'onnx', fixture(name), '--format', 'json'], { encoding: 'utf8' });
+    const root = JSON.parse(r.stdout).models[0].root;
+    const find = (n: { path: string; children: unknown[] }, p: string): Record<string, unknown> | undefined => (n.path === p ? (n as Record<string, unknown>) : (n.children as (typeof n)[]).map((c) => find(c, p)).find(Boolean));
+    return (p: string) => find(root, p)!;
+  };
+  // After onnx's shape inference, every intermediate value has a shape (python onnx: value_info).
+  const shaped = json('tiny_cnn.shapes.onnx');
+  assert.deepEqual(shaped('features.3').ops, ['Conv']);
+  assert.deepEqual(shaped('features.3').outputShapes, [['batch', 16, 16, 16]]);
+  assert.deepEqual(shaped('features.6').outputShapes, [['batch', 16, 1, 1]]);
+  assert.deepEqual(shaped('fc').outputShapes, [['batch', 5]]);
+  assert.equal(shaped('features.1').bnTrainingMode, false);
+  // PyTorch's export records no intermediate shapes: only the graph's output is known.
+  const plain = json('tiny_cnn.preserve.onnx');
+  assert.deepEqual(plain('features.3').outputShapes, []);
+  assert.deepEqual(plain('fc').outputShapes, [['batch', 5]]);
+  assert.equal(json('tiny_cnn.training.onnx')('features.4').bnTrainingMode, true);
+  // A container without nodes of its own has no ops to show.
+  assert.equal(plain('features').ops, undefined);
 });
 
 test('# freezelens: model=... binds an export to a model the code builds where the analysis cannot follow', () => {

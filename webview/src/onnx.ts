@@ -66,8 +66,10 @@ function render(r: OnnxReportResult): void {
     if (depth < 2) it.setAttribute('open', '');
     const name = n.path === '' ? '(model)' : n.path.slice(n.path.lastIndexOf('.') + 1);
     it.append(el('span', { class: 'name', 'data-path': n.path }, name), el('span', { class: 'cls' }, ` ${n.class}`));
-    const desc = el('span', { slot: 'description' }, `${count(total)} params`);
-    if (n.batchNorm) desc.append(' ', el('vscode-badge', { variant: 'tag' }, 'BN'));
+    const out = n.outputShapes?.[n.outputShapes.length - 1];
+    const desc = el('span', { slot: 'description' }, `${count(total)} params${out ? ` → ${shape(out)}` : ''}`);
+    if (n.ops && n.ops.length > 1) it.setAttribute('title', `ops: ${n.ops.join(', ')}`);
+    if (n.batchNorm) desc.append(' ', el('vscode-badge', { variant: 'tag' }, n.bnTrainingMode ? 'BN training_mode=1' : 'BN'));
     if (n.dropout) desc.append(' ', el('vscode-badge', { variant: 'tag' }, 'Dropout'));
     it.append(desc);
     for (const c of n.children) it.append(item(c, subtotal(c), depth + 1));

@@ -208,7 +208,7 @@ function runOnnx(paths: string[], values: { format?: string; select?: string; ig
   if (values.ignore !== undefined) cliValues.ignore = splitCodes(values.ignore);
   report.diagnostics = configureOnnx(report.diagnostics, mergeConfig(loaded?.values ?? {}, validateValues(cliValues, 'command line', '--').values, loaded ? path.dirname(loaded.file) : undefined));
   const shown = path.relative(io.cwd, file) || file;
-  const models = report.modules ? [treeReport(path.basename(file), 'onnx', shown, report.modules.tree, null)] : [];
+  const models = report.modules ? [treeReport(path.basename(file), 'onnx', shown, report.modules.tree, null, report.modules.modules)] : [];
   if (format === 'json') {
     io.stdout(`${JSON.stringify({ file: shown, summary: report.summary ?? null, naming: report.modules?.naming ?? null, models: JSON.parse(modelsJson(models)).models, diagnostics: report.diagnostics })}\n`);
   } else {

@@ -8,6 +8,7 @@ import { hfTree } from '../models/hf';
 import { timmTree } from '../models/timm';
 import { flagOf, percent, regionFor, trainableUnder } from '../models/counts';
 import { formatCount, joinPath, subtreeParams, type ModelSource, type ModuleNode } from '../models/tree';
+import type { OnnxModuleInfo } from '../onnx/moduleTree';
 
 /**
  * The models an analysis knows, as reports: the module tree with exact
@@ -31,6 +32,12 @@ export interface ModelTreeNode {
   dropout?: boolean;
   /** Children may be missing: parts were built where the analysis could not follow. */
   partial?: boolean;
+  /** ONNX trees: the ops the module's own nodes run, in graph order. */
+  ops?: string[];
+  /** ONNX trees: the output shapes of the module's own nodes, where the graph records them (value_info, graph outputs). */
+  outputShapes?: (number | string | null)[][];
+  /** ONNX trees: a BatchNormalization exported with training_mode=1, which normalizes with batch statistics at inference. */
+  bnTrainingMode?: boolean;
 }
 
 export interface ModelReport {
@@ -99,12 +106,15 @@ export function catalogReport(name: string, numClasses?: number): ModelReport | 
   return treeReport(name, 'catalog', call, tree, subtreeParams(tree));
 }
 
-/** A report for a tree outside any script (a catalog architecture, an ONNX file): no freeze state. */
-export function treeReport(name: string, source: ModelSource, call: string, tree: ModuleNode, trainableParams: number | null): ModelReport {
-  return { name, source, call, totalParams: subtreeParams(tree), trainableParams, root: toNode(tree, '', undefined) };
+/**
+ * A report for a tree outside any script (a catalog architecture, an ONNX
+ * file): no freeze state. `onnx` adds what the graph says of each module.
+ */
+export function treeReport(name: string, source: ModelSource, call: string, tree: ModuleNode, trainableParams: number | null, onnx?: ReadonlyMap<string, OnnxModuleInfo>): ModelReport {
+  return { name, source, call, totalParams: subtreeParams(tree), trainableParams, root: toNode(tree, '', undefined, onnx) };
 }
 
-function toNode(tree: ModuleNode, path: string, regions: ReadonlyMap<string, Region> | undefined): ModelTreeNode {
+function toNode(tree: ModuleNode, path: string, regions: ReadonlyMap<string, Region> | undefined, onnx?: ReadonlyMap<string, OnnxModuleInfo>): ModelTreeNode {
   const r = regions && regionFor(regions, path);
   const mode = !r ? 'train' : r.havoc || r.mode.size !== 1 ? null : tree.runningStats && r.bnEval.size === 1 && r.bnEval.has(true) ? 'eval' : [...r.mode][0];
   return {
@@ -112,22 +122,36 @@ function toNode(tree: ModuleNode, path: string, regions: ReadonlyMap<string, Reg
     class: tree.cls,
     params: tree.params,
     buffers: tree.buffers,
-    children: tree.children.map((c) => toNode(c, joinPath(path, c.name), regions)),
+    children: tree.children.map((c) => toNode(c, joinPath(path, c.name), regions, onnx)),
     trainable: regions ? flagOf(r) : true,
     mode,
     ...(tree.runningStats ? { batchNorm: true } : {}),
     ...(tree.dropout ? { dropout: true } : {}),
     ...(tree.partial ? { partial: true } : {}),
+    ...onnxFields(onnx?.get(path)),
   };
+}
+
+function onnxFields(m: OnnxModuleInfo | undefined): Pick<ModelTreeNode, 'ops' | 'outputShapes' | 'bnTrainingMode'> {
+  if (!m) return {};
+  return { ops: m.ops, outputShapes: m.shapes, ...(m.bnTrainingMode !== undefined ? { bnTrainingMode: m.bnTrainingMode } : {}) };
 }
 
 function trainable(tree: ModuleNode, regions: ReadonlyMap<string, Region> | undefined): number | null {
   return trainableUnder(tree, '', regions);
 }
 
-/** The JSON of `freezelens models --format json`: exactly the documented keys. */
+/** The JSON of `freezelens models --format json`: exactly the documented keys, and for ONNX trees what the graph says. */
 export function modelsJson(reports: ModelReport[]): string {
-  const strip = (n: ModelTreeNode): unknown => ({ path: n.path, class: n.class, params: n.params, buffers: n.buffers, children: n.children.map(strip) });
+  const strip = (n: ModelTreeNode): unknown => ({
+    path: n.path,
+    class: n.class,
+    params: n.params,
+    buffers: n.buffers,
+    ...(n.ops ? { ops: n.ops, outputShapes: n.outputShapes } : {}),
+    ...(n.bnTrainingMode !== undefined ? { bnTrainingMode: n.bnTrainingMode } : {}),
+    children: n.children.map(strip),
+  });
   return `${JSON.stringify({ models: reports.map((r) => ({ name: r.name, source: r.source, call: r.call, totalParams: r.totalParams, trainableParams: r.trainableParams, root: strip(r.root) })) })}\n`;
 }
 
@@ -140,9 +164,12 @@ export function modelsText(reports: ModelReport[]): string {
     lines.push(`${r.name} = ${r.call}  [${r.source}]`);
     // An export or a catalog entry on its own has no freeze state to report.
     lines.push(r.trainableParams === null && r.source === 'onnx' ? `  ${count(r.totalParams)} params` : `  trains ${count(r.trainableParams)} of ${count(r.totalParams)} params${pct}`);
-    const rows: string[][] = [['module', 'class', 'params', 'total', 'buffers', 'state']];
+    // An export that records shapes gets a column of each module's output shape (its last node's).
+    const shaped = hasShapes(r.root);
+    const rows: string[][] = [['module', 'class', 'params', 'total', 'buffers', 'state', ...(shaped ? ['output'] : [])]];
     const walk = (n: ModelTreeNode, depth: number): number | null => {
-      const row = [`${'  '.repeat(depth)}${n.path === '' ? '(model)' : n.path.slice(n.path.lastIndexOf('.') + 1)}`, n.class, count(n.params), '', count(n.buffers), state(n)];
+      const shape = n.outputShapes?.[n.outputShapes.length - 1];
+      const row = [`${'  '.repeat(depth)}${n.path === '' ? '(model)' : n.path.slice(n.path.lastIndexOf('.') + 1)}`, n.class, count(n.params), '', count(n.buffers), state(n), ...(shaped ? [shape ? `[${shape.map((d) => d ?? '?').join(', ')}]` : ''] : [])];
       rows.push(row);
       let sub: number | null = n.partial ? null : n.params;
       for (const c of n.children) {
@@ -160,6 +187,10 @@ export function modelsText(reports: ModelReport[]): string {
   return `${lines.join('\n')}`;
 }
 
+function hasShapes(n: ModelTreeNode): boolean {
+  return (n.outputShapes?.length ?? 0) > 0 || n.children.some(hasShapes);
+}
+
 function count(n: number | null): string {
   return n === null ? '?' : formatCount(n);
 }
@@ -169,7 +200,7 @@ function state(n: ModelTreeNode): string {
   if (n.trainable === false) parts.push('frozen');
   else if (n.trainable === null) parts.push('frozen?');
   if (n.mode === 'eval') parts.push('eval');
-  if (n.batchNorm) parts.push('BN');
+  if (n.batchNorm) parts.push(n.bnTrainingMode ? 'BN (training_mode=1)' : 'BN');
   if (n.dropout) parts.push('dropout');
   if (n.partial) parts.push('partial');
   return parts.join(' ');

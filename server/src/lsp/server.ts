@@ -462,7 +462,7 @@ export function startServer(connection: Connection): void {
   connection.onRequest(ONNX_REPORT_REQUEST, ({ uri }: { uri: string }): OnnxReportResult => {
     const file = filePathOf(uri) ?? uri;
     const report = inspectOnnx(file);
-    const models = report.modules ? [treeReport(path.basename(file), 'onnx', file, report.modules.tree, null)] : [];
+    const models = report.modules ? [treeReport(path.basename(file), 'onnx', file, report.modules.tree, null, report.modules.modules)] : [];
     return { file: path.basename(file), summary: report.summary, naming: report.modules?.naming, models, diagnostics: report.diagnostics };
   });
 
