@@ -320,7 +320,7 @@ describe('freezelens CLI', () => {
       assert.equal(driver.semanticVersion, VERSION);
       assert.deepEqual(
         driver.rules.map((r: { id: string }) => r.id),
-        RULES.map((r) => r.meta.id),
+        [...RULES.map((r) => r.meta.id), 'FRZ101', 'FRZ102', 'FRZ103', 'FRZ104', 'FRZ105'],
       );
       const rule = driver.rules.find((r: { id: string }) => r.id === 'FRZ004');
       assert.equal(rule.id, 'FRZ004');
@@ -373,6 +373,29 @@ describe('freezelens CLI', () => {
       assert.equal(inv.executionSuccessful, false);
       const notes = inv.toolExecutionNotifications.map((n: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }) => n.locations[0].physicalLocation.artifactLocation.uri).sort();
       assert.deepEqual(notes, ['broken.ipynb', 'no%20such%20file.py']);
+    });
+
+    test('.onnx exports are checked too: FRZ101-FRZ105 as results of the whole file, with their rule metadata', async () => {
+      const dir = path.join(tmp, 'sarif-onnx');
+      fs.mkdirSync(dir);
+      fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'onnx', 'tiny_cnn.training.onnx'), path.join(dir, 'trained.onnx'));
+      fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'onnx', 'tiny_cnn.preserve.onnx'), path.join(dir, 'clean.onnx'));
+      fs.writeFileSync(path.join(dir, 'broken.onnx'), Buffer.from([0x08, 0x07, 0x3a, 0x7f]));
+      fs.writeFileSync(path.join(dir, 'pyproject.toml'), '[tool.freezelens]\nignore = ["FRZ102"]\n');
+      const text = await cli(['check', '.'], dir);
+      assert.equal(text.code, 1);
+      assert.match(text.stdout, /^broken\.onnx:1:1: FRZ105 Not a readable ONNX model: .*byte \d+/m);
+      assert.match(text.stdout, /^trained\.onnx:1:1: FRZ101 2 BatchNormalization nodes run in training mode/m);
+      assert.doesNotMatch(text.stdout, /FRZ102|clean\.onnx/);
+      assert.match(text.stdout, /Found 2 findings in 3 files\./);
+      const log = JSON.parse((await cli(['check', '.', '--format', 'sarif'], dir)).stdout);
+      assert.equal(violations(log), '');
+      const driver = log.runs[0].tool.driver;
+      const results = log.runs[0].results.map((x: { ruleId: string; ruleIndex: number; level: string }) => [x.ruleId, driver.rules[x.ruleIndex].id, x.level]);
+      assert.deepEqual(results, [['FRZ105', 'FRZ105', 'error'], ['FRZ101', 'FRZ101', 'warning']]);
+      const frz101 = driver.rules.find((r: { id: string }) => r.id === 'FRZ101');
+      assert.equal(frz101.name, 'onnx-batchnorm-training-mode');
+      assert.equal(frz101.help.markdown, fs.readFileSync(path.join(ROOT, 'docs', 'rules', 'FRZ101.md'), 'utf8'));
     });
 
     test('`npx --no-install freezelens check examples/ --format sarif` works from the repository root', async () => {

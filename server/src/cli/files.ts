@@ -17,7 +17,7 @@ export interface Discovered {
   explicit: boolean;
 }
 
-/** Expands the paths given on the command line into .py and .ipynb files, in a stable order. */
+/** Expands the paths given on the command line into .py, .ipynb and .onnx files, in a stable order. */
 export function discover(paths: string[], onError: (p: string, message: string) => void): Discovered[] {
   const out: Discovered[] = [];
   const walk = (dir: string) => {
@@ -34,7 +34,7 @@ export function discover(paths: string[], onError: (p: string, message: string) 
       const full = path.join(dir, e.name);
       if (e.isDirectory()) {
         if (!SKIPPED_DIRS.has(e.name) && !e.name.endsWith('.egg-info')) walk(full);
-      } else if (isPythonFile(e.name) && (e.isFile() || (e.isSymbolicLink() && isFileTarget(full, onError)))) {
+      } else if ((isPythonFile(e.name) || e.name.endsWith('.onnx')) && (e.isFile() || (e.isSymbolicLink() && isFileTarget(full, onError)))) {
         // Symlinked files are followed; symlinked folders are not, so a link cycle cannot trap the walk.
         out.push({ path: full, explicit: false });
       }
@@ -100,6 +100,20 @@ export interface LoadedFile {
   program: Program;
   lineCount: number;
   locate(span: Span): FileLocation;
+}
+
+/**
+ * An ONNX export as a checked file: its findings are about the whole file
+ * (a byte offset, where one is known, is in the message), so they sit at
+ * line 1.
+ */
+export function onnxFile(file: string): LoadedFile {
+  return {
+    path: file,
+    program: { id: file, units: [] },
+    lineCount: 0,
+    locate: () => ({ line: 1, column: 1, endLine: 1, endColumn: 1 }),
+  };
 }
 
 export function loadFile(file: string): LoadedFile {

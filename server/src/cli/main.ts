@@ -16,7 +16,8 @@ import { createModelFileLoader } from '../engine/modelFiles';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
 import { findPackageRoot } from '../packageRoot';
 import { ruleDocPath } from '../rules';
-import { discover, loadFile } from './files';
+import type { Finding } from '../rules/types';
+import { discover, loadFile, onnxFile } from './files';
 import { formatJson, formatSarif, formatText, type FileFindings, type ReportInput, type RunError } from './report';
 
 const USAGE = `Usage: freezelens check [options] PATH...
@@ -156,6 +157,10 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
   for (const item of discover(paths.map((p) => path.resolve(io.cwd, p)), reportError)) {
     const config = configForDir(path.dirname(item.path));
     if (!item.explicit && isExcluded(config.exclude, config.root, item.path)) continue;
+    if (item.path.endsWith('.onnx')) {
+      results.push(checkOnnx(item.path, config));
+      continue;
+    }
     let file;
     try {
       file = loadFile(item.path);
@@ -340,4 +345,20 @@ function createExportsLookup(): (root: string) => (builder: string) => string[] 
     }
     return index.exportsOf(builder);
   };
+}
+
+/** An ONNX export's diagnostics (FRZ101-FRZ105) as findings of `check`, configured like the Python rules. */
+function checkOnnx(file: string, config: EffectiveConfig): FileFindings {
+  const findings = configureOnnx(inspectOnnx(file).diagnostics, config).map(
+    (d): Finding => ({
+      ruleId: d.ruleId,
+      ruleName: d.name,
+      severity: d.severity,
+      message: `${d.message}${d.where ? ` [${d.where}]` : ''}`,
+      span: { unit: 0, from: 0, to: 0 },
+      related: [],
+      fixes: [],
+    }),
+  );
+  return { file: onnxFile(file), findings };
 }

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RULES } from '../rules';
+import { ONNX_RULES } from '../onnx/rules';
 import type { Finding, Severity } from '../rules/types';
 import type { FileLocation, LoadedFile } from './files';
 
@@ -82,7 +83,12 @@ const SARIF_LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = {
 
 /** SARIF 2.1.0, in the shape GitHub code scanning accepts. */
 export function formatSarif(input: ReportInput): string {
-  const ruleIndex = new Map(RULES.map((r, i) => [r.meta.id, i]));
+  // The Python rules, then the rules that read .onnx files.
+  const rules = [
+    ...RULES.map((r) => ({ id: r.meta.id, name: r.meta.name, description: r.meta.docs.description, severity: r.meta.defaultSeverity, tags: ['pytorch', 'fine-tuning', r.meta.type] })),
+    ...Object.entries(ONNX_RULES).map(([id, r]) => ({ id, name: r.name, description: r.description, severity: r.severity, tags: ['pytorch', 'onnx'] })),
+  ];
+  const ruleIndex = new Map(rules.map((r, i) => [r.id, i]));
   const region = (loc: FileLocation) =>
     loc.cell
       ? { startLine: loc.line, endLine: Math.max(loc.line, loc.endLine) }
@@ -129,17 +135,17 @@ export function formatSarif(input: ReportInput): string {
           driver: {
             name: 'FreezeLens',
             semanticVersion: input.version,
-            rules: RULES.map((r) => {
-              const doc = input.docText(r.meta.id);
+            rules: rules.map((r) => {
+              const doc = input.docText(r.id);
               return {
-                id: r.meta.id,
-                name: r.meta.name,
-                shortDescription: { text: r.meta.docs.description },
-                fullDescription: { text: r.meta.docs.description },
-                helpUri: input.docUri(r.meta.id),
+                id: r.id,
+                name: r.name,
+                shortDescription: { text: r.description },
+                fullDescription: { text: r.description },
+                helpUri: input.docUri(r.id),
                 ...(doc ? { help: { text: doc, markdown: doc } } : {}),
-                defaultConfiguration: { level: SARIF_LEVEL[r.meta.defaultSeverity] },
-                properties: { tags: ['pytorch', 'fine-tuning', r.meta.type] },
+                defaultConfiguration: { level: SARIF_LEVEL[r.severity] },
+                properties: { tags: r.tags },
               };
             }),
           },
