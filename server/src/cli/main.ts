@@ -10,7 +10,9 @@ import { formatCount } from '../models/tree';
 import { SourceUnit } from '../python/sourceUnit';
 import { mergeConfig, validateValues, type ConfigProblem, type EffectiveConfig } from '../config/config';
 import { configuredModelFor, findPyproject, isExcluded, loadPyproject } from '../config/load';
-import { WorkspaceIndex } from '../engine/workspaceIndex';
+import { createExportsLookup } from '../engine/workspaceIndex';
+import { completeProgram } from '../engine/planTarget';
+import { runPlan } from './plan';
 import { createImportResolver } from '../engine/workspaceImports';
 import { createModelFileLoader } from '../engine/modelFiles';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
@@ -24,6 +26,7 @@ const USAGE = `Usage: freezelens check [options] PATH...
        freezelens onnx [--format text|json] FILE.onnx
        freezelens models [--call 'Net(num_classes=7)'] [--format text|json] FILE
        freezelens models --catalog NAME [--num-classes N] [--format text|json]
+       freezelens plan --model resnet18|FILE.onnx|FILE.py[:var] [--preset PRESET] [plan options]
 
 check   Checks Python scripts and Jupyter notebooks for PyTorch parameter-freezing mistakes.
 onnx    Prints an ONNX file's summary, its module tree with counts, and its diagnostics.
@@ -31,6 +34,11 @@ models  Prints the module trees of the models a file builds, with exact paramete
         module and what trains at the end of the script. --call evaluates a constructor call in
         the file's scope (for files that only define classes); --catalog prints an architecture
         of the built-in catalog (torchvision, timm, Hugging Face names).
+plan    Prints the PyTorch code for a freeze plan (stdout) and its summary (stderr).
+        PRESET: linear-probe (default), freeze-to:STAGE, full, bn-only, gradual:EPOCHS,
+        discriminative:FACTOR. Plan options: --bn eval|frozen|train, --optimizer adamw|adam|sgd,
+        --lr 1e-3, --lr-split FACTOR|none, --model-var model, --optimizer-var optimizer,
+        --format text|json ({"code", "summary", "plan"}).
 
 Options:
   --format text|json|sarif   output format (default: text)
@@ -72,6 +80,14 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
         call: { type: 'string' },
         catalog: { type: 'string' },
         'num-classes': { type: 'string' },
+        model: { type: 'string' },
+        preset: { type: 'string' },
+        bn: { type: 'string' },
+        optimizer: { type: 'string' },
+        lr: { type: 'string' },
+        'lr-split': { type: 'string' },
+        'model-var': { type: 'string' },
+        'optimizer-var': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -92,6 +108,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
   const [command, ...paths] = positionals;
   if (command === 'models') return runModels(paths, values, io);
   if (command === 'onnx') return runOnnx(paths, values, io);
+  if (command === 'plan') return runPlan(values, io);
   if (command !== 'check') {
     io.stderr(command ? `freezelens: unknown command '${command}'\n\n${USAGE}` : USAGE);
     return 2;
@@ -271,15 +288,7 @@ function runModels(paths: string[], values: { format?: string; call?: string; ca
     io.stderr(`${paths[0]}: error: ${err.code ? `cannot read file (${err.code})` : err.message}\n`);
     return 1;
   }
-  const found = findPyproject(path.dirname(file));
-  const config = mergeConfig(found ? loadPyproject(found).values : {}, {}, found ? path.dirname(found) : undefined);
-  const program = {
-    ...loaded.program,
-    resolveImport: createImportResolver(),
-    loadModelTree: createModelFileLoader(),
-    configuredModel: configuredModelFor(config, file),
-    exportsOf: createExportsLookup()(config.root ?? io.cwd),
-  };
+  const program = completeProgram(file, io.cwd, loaded.program);
   const target = '__freezelens_model__';
   if (values.call !== undefined) {
     // The call runs in the file's scope, as a statement appended to it.
@@ -327,24 +336,6 @@ function readText(p: string): string | undefined {
 
 if (require.main === module) {
   process.exitCode = main(process.argv.slice(2));
-}
-
-/**
- * Exports in a project (pyproject.toml's folder, else the working
- * directory) bind the models that other files build the same way. A project
- * is indexed only when an analysis first asks.
- */
-function createExportsLookup(): (root: string) => (builder: string) => string[] {
-  const indexes = new Map<string, WorkspaceIndex>();
-  return (root) => (builder) => {
-    let index = indexes.get(root);
-    if (!index) {
-      index = new WorkspaceIndex();
-      index.addFolder(root);
-      indexes.set(root, index);
-    }
-    return index.exportsOf(builder);
-  };
 }
 
 /** An ONNX export's diagnostics (FRZ101-FRZ105) as findings of `check`, configured like the Python rules. */

@@ -32,6 +32,11 @@ export interface ModelTreeNode {
   dropout?: boolean;
   /** Children may be missing: parts were built where the analysis could not follow. */
   partial?: boolean;
+  /** The module the script put into a pretrained model (its new head): fresh weights. Only on the outermost such module. */
+  newModule?: boolean;
+  /** Names and sizes of the module's own parameters, where known (a ViT's `class_token`): the planner freezes them by name. */
+  paramNames?: readonly string[];
+  paramSizes?: readonly (number | null)[];
   /** ONNX trees: the ops the module's own nodes run, in graph order. */
   ops?: string[];
   /** ONNX trees: the output shapes of the module's own nodes, where the graph records them (value_info, graph outputs). */
@@ -51,6 +56,8 @@ export interface ModelReport {
   root: ModelTreeNode;
   /** Where it was built; absent for a catalog lookup. */
   site?: Span;
+  /** Built from pretrained weights (`weights=...`, `from_pretrained`); undefined where not known. */
+  pretrained?: boolean;
 }
 
 /** The models of a program: every top-level model with a known tree that holds parameters. */
@@ -83,6 +90,7 @@ export function reportOf(tl: Timeline, root: number, tree: ModuleNode, st: Machi
     trainableParams: tl.unattributedFlagWrites ? null : trainable(tree, regions),
     root: node,
     site: { unit: info.site.unit, from: info.site.node.from, to: info.site.node.to },
+    pretrained: info.pretrained,
   };
 }
 
@@ -114,20 +122,24 @@ export function treeReport(name: string, source: ModelSource, call: string, tree
   return { name, source, call, totalParams: subtreeParams(tree), trainableParams, root: toNode(tree, '', undefined, onnx) };
 }
 
-function toNode(tree: ModuleNode, path: string, regions: ReadonlyMap<string, Region> | undefined, onnx?: ReadonlyMap<string, OnnxModuleInfo>): ModelTreeNode {
+function toNode(tree: ModuleNode, path: string, regions: ReadonlyMap<string, Region> | undefined, onnx?: ReadonlyMap<string, OnnxModuleInfo>, parentNew = false): ModelTreeNode {
   const r = regions && regionFor(regions, path);
+  // A module the script put into a pretrained model (`model.fc = nn.Linear(...)`): fresh weights, the new head.
+  const isNew = !!r && !r.pretrained && !!regions?.get('')?.pretrained;
   const mode = !r ? 'train' : r.havoc || r.mode.size !== 1 ? null : tree.runningStats && r.bnEval.size === 1 && r.bnEval.has(true) ? 'eval' : [...r.mode][0];
   return {
     path,
     class: tree.cls,
     params: tree.params,
     buffers: tree.buffers,
-    children: tree.children.map((c) => toNode(c, joinPath(path, c.name), regions, onnx)),
+    children: tree.children.map((c) => toNode(c, joinPath(path, c.name), regions, onnx, isNew)),
     trainable: regions ? flagOf(r) : true,
     mode,
     ...(tree.runningStats ? { batchNorm: true } : {}),
     ...(tree.dropout ? { dropout: true } : {}),
     ...(tree.partial ? { partial: true } : {}),
+    ...(isNew && !parentNew ? { newModule: true } : {}),
+    ...(tree.paramNames && tree.params ? { paramNames: tree.paramNames, paramSizes: tree.paramSizes } : {}),
     ...onnxFields(onnx?.get(path)),
   };
 }

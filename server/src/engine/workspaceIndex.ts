@@ -230,3 +230,22 @@ function scanExports(file: string, text: string): IndexedExport[] {
   }
   return out;
 }
+
+/**
+ * Exports in a project (pyproject.toml's folder, else the working
+ * directory) bind the models that other files build the same way. A project
+ * is indexed only when an analysis first asks; the CLI and the planner's
+ * script targets use this, the language server its own live index.
+ */
+export function createExportsLookup(): (root: string) => (builder: string) => string[] {
+  const indexes = new Map<string, WorkspaceIndex>();
+  return (root) => (builder) => {
+    let index = indexes.get(root);
+    if (!index) {
+      index = new WorkspaceIndex();
+      index.addFolder(root);
+      indexes.set(root, index);
+    }
+    return index.exportsOf(builder);
+  };
+}

@@ -99,7 +99,7 @@ const SAFE_FUNCTIONS = new Set([
   'count_parameters', 'logging.info', 'logger.info', 'tqdm', 'tqdm.tqdm',
 ]);
 const SAFE_MODULE_METHODS = new Set([
-  'state_dict', 'named_buffers', 'buffers', 'register_forward_hook', 'register_forward_pre_hook',
+  'state_dict', 'named_buffers', 'buffers', 'register_forward_hook',
   'register_full_backward_hook', 'register_buffer', 'extra_repr', '__repr__', 'num_parameters', 'print_trainable_parameters',
   'save_pretrained', 'get_input_embeddings', 'get_output_embeddings', 'share_memory',
 ]);
@@ -1468,6 +1468,18 @@ export class Interpreter {
       return this.methodCall(unit, recv, method, call, raw, evalArgs, env, st, site);
     }
     const f = callee.name === 'VariableName' ? this.lookup(env, this.text(unit, callee)) : undefined;
+    if (!f && callee.name === 'VariableName' && /^(any|all)$/.test(this.text(unit, callee)) && raw.positional.length === 1) {
+      const flags = this.requiresGradFlags(unit, raw.positional[0], env, st);
+      if (flags) {
+        // any()/all() of `p.requires_grad for p in params`, where the regions decide it.
+        const want = this.text(unit, callee) === 'any';
+        // any: one certain member that requires grad decides; all: one certain member that does not.
+        if (flags.some((f) => f.member && f.flag === want)) return { t: 'bool', v: want };
+        // Otherwise every possible member must agree the other way (nothing at all: any() is False, all() True).
+        if (flags.every((f) => f.flag === !want)) return { t: 'bool', v: !want };
+        return UNKNOWN;
+      }
+    }
     if (f?.t === 'function') {
       const out = this.callFunction(f.fn, f.self, evalArgs(), st);
       // A workspace factory asked for pretrained weights (`create_model(name, pretrained=True)`): trust the name.
@@ -1491,6 +1503,30 @@ export class Interpreter {
     return this.unknownCall(q ?? this.text(unit, callee), evalArgs(), st);
   }
 
+  /**
+   * `p.requires_grad for p in <params>`: for each region the parameters may
+   * come from, its flag (undefined where it varies) and whether it is
+   * certainly in the set; undefined when the generator is not of that form.
+   */
+  private requiresGradFlags(unit: number, node: SyntaxNode, env: Env, st: MachineState): { flag: boolean | undefined; member: boolean }[] | undefined {
+    const gen = unparen(node);
+    if (gen.name !== 'ComprehensionExpression') return undefined;
+    const kids = children(gen).filter((k) => k.name !== '(' && k.name !== ')');
+    if (kids.length !== 5 || kids[1].name !== 'for' || kids[2].name !== 'VariableName' || kids[3].name !== 'in') return undefined;
+    const test = kids[0];
+    if (test.name !== 'MemberExpression' || this.text(unit, test) !== `${this.text(unit, kids[2])}.requires_grad`) return undefined;
+    const source = this.eval(unit, kids[4], env, st);
+    if (source.t !== 'params') return undefined;
+    const out: { flag: boolean | undefined; member: boolean }[] = [];
+    for (const set of source.sets) {
+      for (const [, region, member] of st.membership(set)) {
+        if (member === 'no') continue;
+        out.push({ flag: region.havoc || region.rg.size !== 1 ? undefined : [...region.rg][0], member: member === 'yes' });
+      }
+    }
+    return out;
+  }
+
   private unknownCall(name: string, args: { positional: Value[]; keyword: Map<string, Value> }, st: MachineState): Value {
     const all = [...args.positional, ...args.keyword.values()];
     const short = name.split('.').pop() ?? name;
@@ -1503,6 +1539,9 @@ export class Interpreter {
 
   /** Why models became unknown, for the log: "line 12: freeze_layers(model) is not followed". */
   readonly unknowns: string[] = [];
+  /** Forward pre-hooks registered on modules, run again after each train()/eval(). */
+  private readonly forwardPreHooks: { target: Value; fn: Extract<Value, { t: 'function' }> }[] = [];
+  private inHook = false;
   /** The script's variables used as modules, for the `freezelens.models` setting; found on first need. */
   private moduleVariables?: string[];
 
@@ -1530,7 +1569,11 @@ export class Interpreter {
     if (/FrozenBatchNorm/.test(q)) {
       const args = evalArgs();
       for (const a of args.positional) if (a.t === 'module') this.frozenBatchNorm.add(this.canonical(a.root, a.path).root);
-      return args.positional[0]?.t === 'module' ? args.positional[0] : this.newModel('FrozenBatchNorm2d', site, false, st, { bn: false });
+      if (args.positional[0]?.t === 'module') return args.positional[0];
+      // FrozenBatchNorm2d(n): no parameters; weight, bias, running_mean and running_var are buffers of n each.
+      const n = args.positional[0] ?? args.keyword.get('num_features');
+      const tree: ModuleNode = { name: '', cls: 'FrozenBatchNorm2d', params: 0, buffers: n?.t === 'num' ? 4 * n.v : null, paramNames: [], paramSizes: [], children: [] };
+      return this.newModel('FrozenBatchNorm2d', site, false, st, { bn: false, tree });
     }
     if (/^torch\.optim\.(lr_scheduler|swa_utils)\./.test(q)) {
       evalArgs();
@@ -1712,6 +1755,37 @@ export class Interpreter {
       if (rate !== 0) this.dropoutPaths.set(m.root, new Set(['']));
     }
     return m;
+  }
+
+  /**
+   * `module.register_forward_pre_hook(fn)`: fn runs before every forward of
+   * the module, so after any `train()` it has run by the next forward. The
+   * analysis runs it at registration and again after every train()/eval()
+   * (a hook that puts frozen BatchNorm back in eval keeps it there). Hooks
+   * that are not followed functions are ignored, as before.
+   */
+  private registerForwardPreHook(target: Value, args: { positional: Value[]; keyword: Map<string, Value> }, st: MachineState): Value {
+    const fn = args.positional[0] ?? args.keyword.get('hook');
+    if (fn?.t !== 'function') return UNKNOWN;
+    // A loop body runs more than once in the analysis: one registration per target and function.
+    if (!this.forwardPreHooks.some((h) => h.fn.fn === fn.fn && sameValue(h.target, target))) this.forwardPreHooks.push({ target, fn });
+    this.runHook(target, fn, st);
+    return UNKNOWN;
+  }
+
+  private runForwardPreHooks(st: MachineState): void {
+    for (const h of this.forwardPreHooks) this.runHook(h.target, h.fn, st);
+  }
+
+  private runHook(target: Value, fn: Extract<Value, { t: 'function' }>, st: MachineState): void {
+    // A hook that calls train() would run the hooks again from inside one.
+    if (this.inHook || this.depth >= MAX_CALL_DEPTH) return;
+    this.inHook = true;
+    try {
+      this.callFunction(fn.fn, fn.self, { positional: [target, UNKNOWN], keyword: new Map(), star: false }, st);
+    } finally {
+      this.inHook = false;
+    }
   }
 
   /**
@@ -1935,12 +2009,16 @@ export class Interpreter {
             const override = cls ? this.methodOf(cls, 'train', recv) : undefined;
             if (override?.t === 'function') {
               this.callFunction(override.fn, recv, { positional: [arg], keyword: new Map(), star: false }, st);
+              this.runForwardPreHooks(st);
               return recv;
             }
             this.setMode(whole, mode, false, st, site, c.path !== '');
             this.trainOverridesBelow(c.root, c.path, arg, st);
+            this.runForwardPreHooks(st);
             return recv;
           }
+          case 'register_forward_pre_hook':
+            return this.registerForwardPreHook(recv, evalArgs(), st);
           case 'zero_grad': {
             const stn = this.setToNone(unit, raw, env, st);
             st.update(whole, (r) => (r.grad = stn === 'yes' ? new Set(['none']) : stn === 'no' ? (r.grad.has('held') ? new Set(['held']) : r.grad) : new Set([...r.grad, 'none'])));
@@ -2013,6 +2091,8 @@ export class Interpreter {
             this.setMode(recv.set, mode, recv.only === 'batchnorm', st, site, true);
             return recv;
           }
+          case 'register_forward_pre_hook':
+            return this.registerForwardPreHook(recv, evalArgs(), st);
           case 'parameters':
             return { t: 'params', sets: [recv.only ? { ...recv.set, predicate: and2(recv.set.predicate, { op: 'unknown' }) } : recv.set] };
           case 'named_parameters':
