@@ -647,3 +647,41 @@ test('FRZ010 at training time: the freeze that leaves nothing trainable before a
   assert.match(f[0].message, /the backward\(\) on line 11 raises "element 0 of tensors does not require grad/);
   assert.deepEqual(findings(src.replace('model.requires_grad_(False)', 'model[0].requires_grad_(False)')).filter((x) => x.startsWith('FRZ010')), []);
 });
+
+test('FRZ002 follows forward pre-hooks: a hook that puts frozen BatchNorm in eval keeps it there after model.train()', () => {
+  const base = py`
+    import torch
+    import torch.nn as nn
+    from torchvision import models
+
+    model = models.resnet18(weights=None)
+    model.fc = nn.Linear(512, 10)
+    for p in model.layer1.parameters():
+        p.requires_grad = False
+  `;
+  const loop = py`
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    for x, y in loader:
+        model.train()
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+  `;
+  const hook = (body: string) => py`
+    def hook(bn, inputs):
+        ${body}
+
+
+    for m in model.layer1.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.register_forward_pre_hook(hook)
+  `;
+  const rules = (src: string) => check(src).findings.map((f) => f.ruleId);
+  assert.deepEqual(rules(base + loop), ['FRZ002']);
+  assert.deepEqual(rules(base + hook('bn.eval()') + loop), []);
+  // The hook decides on the parameters' flags: frozen ones, so eval.
+  assert.deepEqual(rules(base + hook('if not any(p.requires_grad for p in bn.parameters()):\n        bn.eval()') + loop), []);
+  // A hook that does something else, or the opposite test, leaves the drift.
+  assert.deepEqual(rules(base + hook('print(bn)') + loop), ['FRZ002']);
+  assert.deepEqual(rules(base + hook('if any(p.requires_grad for p in bn.parameters()):\n        bn.eval()') + loop), ['FRZ002']);
+});
