@@ -667,21 +667,15 @@ test('FRZ002 follows forward pre-hooks: a hook that puts frozen BatchNorm in eva
         nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
   `;
-  const hook = (body: string) => py`
-    def hook(bn, inputs):
-        ${body}
-
-
-    for m in model.layer1.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.register_forward_pre_hook(hook)
-  `;
+  // Built by hand: an interpolated multi-line body would be re-indented by py``.
+  const hook = (...body: string[]) =>
+    ['def hook(bn, inputs):', ...body.map((l) => `    ${l}`), '', '', 'for m in model.layer1.modules():', '    if isinstance(m, nn.BatchNorm2d):', '        m.register_forward_pre_hook(hook)', ''].join('\n');
   const rules = (src: string) => check(src).findings.map((f) => f.ruleId);
   assert.deepEqual(rules(base + loop), ['FRZ002']);
   assert.deepEqual(rules(base + hook('bn.eval()') + loop), []);
   // The hook decides on the parameters' flags: frozen ones, so eval.
-  assert.deepEqual(rules(base + hook('if not any(p.requires_grad for p in bn.parameters()):\n        bn.eval()') + loop), []);
+  assert.deepEqual(rules(base + hook('if not any(p.requires_grad for p in bn.parameters()):', '    bn.eval()') + loop), []);
   // A hook that does something else, or the opposite test, leaves the drift.
   assert.deepEqual(rules(base + hook('print(bn)') + loop), ['FRZ002']);
-  assert.deepEqual(rules(base + hook('if any(p.requires_grad for p in bn.parameters()):\n        bn.eval()') + loop), ['FRZ002']);
+  assert.deepEqual(rules(base + hook('if any(p.requires_grad for p in bn.parameters()):', '    bn.eval()') + loop), ['FRZ002']);
 });
