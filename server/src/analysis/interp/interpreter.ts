@@ -1468,8 +1468,9 @@ export class Interpreter {
       return this.methodCall(unit, recv, method, call, raw, evalArgs, env, st, site);
     }
     const f = callee.name === 'VariableName' ? this.lookup(env, this.text(unit, callee)) : undefined;
-    if (!f && callee.name === 'VariableName' && /^(any|all)$/.test(this.text(unit, callee)) && raw.positional.length === 1) {
-      const flags = this.requiresGradFlags(unit, raw.positional[0], env, st);
+    if (!f && callee.name === 'VariableName' && /^(any|all)$/.test(this.text(unit, callee)) && argList) {
+      // A bare generator argument is the ArgList itself: `any(p.requires_grad for p in ...)`.
+      const flags = this.requiresGradFlags(unit, raw.positional.length === 1 ? raw.positional[0] : argList, env, st);
       if (flags) {
         // any()/all() of `p.requires_grad for p in params`, where the regions decide it.
         const want = this.text(unit, callee) === 'any';
@@ -1510,7 +1511,7 @@ export class Interpreter {
    */
   private requiresGradFlags(unit: number, node: SyntaxNode, env: Env, st: MachineState): { flag: boolean | undefined; member: boolean }[] | undefined {
     const gen = unparen(node);
-    if (gen.name !== 'ComprehensionExpression') return undefined;
+    if (gen.name !== 'ComprehensionExpression' && gen.name !== 'ArgList') return undefined;
     const kids = children(gen).filter((k) => k.name !== '(' && k.name !== ')');
     if (kids.length !== 5 || kids[1].name !== 'for' || kids[2].name !== 'VariableName' || kids[3].name !== 'in') return undefined;
     const test = kids[0];
