@@ -679,3 +679,32 @@ test('FRZ002 follows forward pre-hooks: a hook that puts frozen BatchNorm in eva
   assert.deepEqual(rules(base + hook('print(bn)') + loop), ['FRZ002']);
   assert.deepEqual(rules(base + hook('if any(p.requires_grad for p in bn.parameters()):', '    bn.eval()') + loop), ['FRZ002']);
 });
+
+test('FRZ005: a list of the frozen parameters, unfrozen and then added with add_param_group, reaches the optimizer', () => {
+  const src = (add: string) =>
+    HEAD +
+    py`
+      model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+      model[0].requires_grad_(False)
+      optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+
+
+      def unfreeze(part):
+          params = [p for p in part.parameters() if not p.requires_grad]
+          for p in params:
+              p.requires_grad_(True)
+          ADD
+
+
+      for epoch in range(3):
+          if epoch == 1:
+              unfreeze(model[0])
+          for x, y in loader:
+              optimizer.zero_grad()
+              F.cross_entropy(model(x), y).backward()
+              optimizer.step()
+    `.replace('ADD', add);
+  // The list was built while they were frozen: it still holds them after the flip.
+  assert.deepEqual(check(src('optimizer.add_param_group({"params": params, "lr": 1e-3})')).findings.map((f) => f.ruleId), []);
+  assert.deepEqual(check(src('pass')).findings.map((f) => f.ruleId), ['FRZ005']);
+});

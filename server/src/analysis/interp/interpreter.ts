@@ -1300,7 +1300,29 @@ export class Interpreter {
       else if (result.t === 'moduleEach' || result.t === 'module') return UNKNOWN;
       else return UNKNOWN;
     }
+    // A list comprehension is built now: `[p for p in m.parameters() if not p.requires_grad]` keeps the
+    // parameters frozen at this point, even after they are unfrozen. (filter() and generators stay lazy.)
+    if (n.name === 'ArrayComprehensionExpression') return { t: 'params', sets: out.map((set) => this.snapshot(set, st)) };
     return { t: 'params', sets: out };
+  }
+
+  /**
+   * A set filtered on `not p.requires_grad`, fixed to the regions it holds now,
+   * where every region's membership is decided and the members can be
+   * named by their paths (no excluded region under a member). Otherwise
+   * the filter stays, decided when the set is used.
+   */
+  private snapshot(set: ParamSet, st: MachineState): ParamSet {
+    // Only the frozen-parameter filter: it is the one whose members change under the code that uses it
+    // (an unfreeze helper flips them, then adds them to the optimizer). A requires_grad filter marks the
+    // optimizer as filtered, which rules read, and is used where it is built.
+    if (!set.onlyFrozen) return set;
+    const members = st.membership(set);
+    if (members.some(([, , m]) => m === 'maybe')) return set;
+    const yes = members.filter(([, , m]) => m === 'yes').map(([p]) => p);
+    const no = members.filter(([, , m]) => m === 'no').map(([p]) => p);
+    if (no.some((p) => yes.some((y) => y !== p && isUnder(p, y)))) return set;
+    return { root: set.root, prefixes: yes };
   }
 
   /**
