@@ -106,6 +106,9 @@ export async function startCodeServer({
         'extensions.autoUpdate': false,
         'extensions.autoCheckUpdates': false,
         'update.mode': 'none',
+        // Tests edit example files and revert them: nothing may save them behind the test's back.
+        'files.autoSave': 'off',
+        'files.hotExit': 'off',
         ...settings,
       },
       null,

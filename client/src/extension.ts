@@ -10,6 +10,8 @@ import {
 import { NOTEBOOK_TYPE, SERVER_NAME, SETTINGS_SECTION, type InitializationOptions } from '../../server/src/protocol';
 import { CrashPolicy } from './crashPolicy';
 import { OnnxEditorProvider } from './onnxEditor';
+import { registerPlanner } from './planner/planner';
+import type { PlannerView } from './planner/plannerView';
 
 /**
  * The extension is a thin client, as in vscode-eslint: it starts the
@@ -18,7 +20,12 @@ import { OnnxEditorProvider } from './onnxEditor';
  */
 let client: LanguageClient | undefined;
 
-export async function activate(context: vscode.ExtensionContext): Promise<void> {
+/** What the extension exports: the planner's state, read by the end-to-end tests. */
+export interface FreezeLensApi {
+  planner: PlannerView;
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<FreezeLensApi> {
   const output = vscode.window.createOutputChannel(SERVER_NAME, { log: true });
   const crashPolicy = new CrashPolicy();
   const serverModule = context.asAbsolutePath('dist/server/server.js');
@@ -60,12 +67,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await client?.restart();
     }),
     vscode.commands.registerCommand('freezelens.showOutput', () => output.show(true)),
+    // The walkthrough's first step: the first freezing mistake FreezeLens has found in the workspace.
+    vscode.commands.registerCommand('freezelens.walkthrough.openExample', async () => {
+      const found = vscode.languages.getDiagnostics().find(([, ds]) => ds.some((d) => d.source === 'freezelens'));
+      const example = found?.[0] ?? (await vscode.workspace.findFiles('**/finetune_resnet.py', '**/node_modules/**', 1))[0];
+      if (!example) {
+        void vscode.window.showInformationMessage('FreezeLens: open a Python training script; freezing mistakes are underlined as you type.');
+        return;
+      }
+      const first = found?.[1].find((d) => d.source === 'freezelens');
+      await vscode.window.showTextDocument(example, first ? { selection: first.range } : {});
+    }),
     vscode.window.registerCustomEditorProvider(OnnxEditorProvider.viewType, new OnnxEditorProvider(context.extensionUri, () => started.then(() => client)), {
       supportsMultipleEditorsPerDocument: true,
     }),
   );
+  const planner = registerPlanner(context, () => started.then(() => client));
   started = client.start();
   await started;
+  return { planner };
 }
 
 /** Resolves once the language server runs: the ONNX viewer may open before it does. */

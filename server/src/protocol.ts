@@ -6,6 +6,7 @@
 
 import type { ModelReport, ModelTreeNode } from './engine/models';
 import type { OnnxSummary } from './onnx/inspect';
+import type { CodeStyle } from './plan/codegen';
 
 /** Display name of the server and of its output channel. */
 export const SERVER_NAME = 'FreezeLens';
@@ -77,4 +78,44 @@ export interface OnnxReportResult {
   naming?: 'initializers' | 'scopes' | 'mixed';
   models: { name: string; source: string; totalParams: number | null; root: OnnxTreeNode }[];
   diagnostics: { ruleId: string; severity: string; message: string; where?: string }[];
+}
+
+/**
+ * `freezelens/planModels` (params `{ uri }`: a script, a notebook, or a
+ * .onnx file): the models the freeze planner can plan there.
+ */
+export const PLAN_MODELS_REQUEST = 'freezelens/planModels';
+/** `freezelens/catalogNames` (no params): the architectures of the catalog, for "Plan a catalog model…". */
+export const CATALOG_NAMES_REQUEST = 'freezelens/catalogNames';
+/** `freezelens/catalogModel` (params `{ name }`): one architecture as a plan model, pretrained; null when unknown. */
+export const CATALOG_MODEL_REQUEST = 'freezelens/catalogModel';
+
+type Range = { start: { line: number; character: number }; end: { line: number; character: number } };
+
+export interface PlanModel {
+  /** Identifies the model across sessions, for its saved plan: `uri#name`, `catalog:resnet18`, a .onnx URI. */
+  key: string;
+  name: string;
+  source: string;
+  totalParams: number | null;
+  root: ModelTreeNode;
+  /** Whether the weights are pretrained: then the backbone gets a lower learning rate. */
+  pretrained: boolean;
+  /** The module the script put in as the new head. */
+  headPath?: string;
+  /** How the script spells the model, the optimizer and torch.nn. */
+  style: CodeStyle;
+  /** What the planner cannot see. */
+  notes: string[];
+  /** Where the model is built, in `uri`. */
+  uri?: string;
+  range?: Range;
+  /** Where its plan's code goes: replacing the optimizer's construction, or inserted at a position. */
+  edit?: { uri: string; replace?: Range; insert?: Range['start'] };
+}
+
+export interface PlanModelsResult {
+  uri: string;
+  analysed: boolean;
+  models: PlanModel[];
 }

@@ -148,8 +148,10 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
 
 /**
  * Serves the suite's screenshot requests: it writes `ready-for-screenshot`
- * (JSON: { name, expectText?, selector? }); we check the DOM, take
- * `<name>.png`, and answer with `screenshot-done` (JSON: { ok, error? }).
+ * (JSON: { name, expectText?, selector?, click? }); we click what it asks
+ * (click: { row, hasText, target? }: a user's click in the workbench),
+ * check the DOM, take `<name>.png`, and answer with `screenshot-done`
+ * (JSON: { ok, error? }).
  */
 function watchScreenshotRequests(page) {
   const request = path.join(outDir, 'ready-for-screenshot');
@@ -163,6 +165,12 @@ function watchScreenshotRequests(page) {
     try {
       const req = JSON.parse(fs.readFileSync(request, 'utf8'));
       fs.rmSync(request);
+      if (req.click) {
+        // A user's click: the row of the tree (or list) that shows the text, then the element in it.
+        const row = page.locator(req.click.row).filter({ hasText: req.click.hasText }).first();
+        await row.waitFor({ state: 'visible', timeout: 20_000 });
+        await (req.click.target ? row.locator(req.click.target).first() : row).click();
+      }
       if (req.expectText && req.inFrames) {
         // A webview renders in nested iframes: look in every frame until one shows the text.
         const deadline = Date.now() + 20_000;

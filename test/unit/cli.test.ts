@@ -405,7 +405,7 @@ describe('freezelens CLI', () => {
       const log = JSON.parse(r.stdout);
       assert.equal(violations(log), '');
       const uris = new Set(log.runs[0].results.map((x: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }) => x.locations[0].physicalLocation.artifactLocation.uri));
-      assert.deepEqual([...uris].sort(), ['examples/finetune_resnet.py', 'examples/linear_probe.ipynb']);
+      assert.deepEqual([...uris].sort(), ['examples/finetune_resnet.py', 'examples/linear_probe.ipynb', 'examples/plan_resnet.py']);
       assert.equal(log.runs[0].invocations[0].executionSuccessful, true);
     });
   });

@@ -58,6 +58,8 @@ export interface ModelReport {
   site?: Span;
   /** Built from pretrained weights (`weights=...`, `from_pretrained`); undefined where not known. */
   pretrained?: boolean;
+  /** The analysis's id of the model object, for queries over the timeline (its optimizers). */
+  modelId?: number;
 }
 
 /** The models of a program: every top-level model with a known tree that holds parameters. */
@@ -91,6 +93,7 @@ export function reportOf(tl: Timeline, root: number, tree: ModuleNode, st: Machi
     root: node,
     site: { unit: info.site.unit, from: info.site.node.from, to: info.site.node.to },
     pretrained: info.pretrained,
+    modelId: root,
   };
 }
 

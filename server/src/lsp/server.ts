@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
+  type CodeLens,
   createConnection,
   DidChangeWatchedFilesNotification,
   FileChangeType,
@@ -31,6 +32,11 @@ import type { Finding } from '../rules/types';
 import {
   MODEL_TREE_REQUEST,
   NOTEBOOK_TYPE,
+  PLAN_MODELS_REQUEST,
+  CATALOG_NAMES_REQUEST,
+  CATALOG_MODEL_REQUEST,
+  type PlanModel,
+  type PlanModelsResult,
   ONNX_REPORT_REQUEST,
   type OnnxReportResult,
   SETTINGS_SECTION,
@@ -43,6 +49,9 @@ import {
 } from '../protocol';
 import { findPackageRoot } from '../packageRoot';
 import { onnxDiagnostic, spanRange, toCodeActions, toDiagnostic } from './convert';
+import { scriptPlanModels } from '../engine/planModels';
+import { catalogTarget, onnxTarget, type PlanTarget } from '../engine/planTarget';
+import { catalogNames } from '../models/catalog';
 import { configureOnnx, inspectOnnx } from '../onnx/inspect';
 import { NotebookCells, PythonDocuments } from './documents';
 
@@ -472,12 +481,63 @@ export function startServer(connection: Connection): void {
     classes: workspaceIndex.moduleClasses().map((c) => ({ name: c.name, uri: pathToFileURL(c.file).href, line: c.line, bases: c.bases })),
   }));
 
+  // ---- the freeze planner ----------------------------------------------
+
+  const planModel = (key: string, t: PlanTarget, extra: Partial<PlanModel> = {}): PlanModel => ({
+    key,
+    name: t.report.name,
+    source: t.report.source,
+    totalParams: t.report.totalParams,
+    root: t.report.root,
+    pretrained: t.pretrained,
+    headPath: t.headPath,
+    style: t.style,
+    notes: t.notes,
+    ...extra,
+  });
+
+  connection.onRequest(PLAN_MODELS_REQUEST, ({ uri }: { uri: string }): PlanModelsResult => {
+    if (uri.endsWith('.onnx')) {
+      const file = filePathOf(uri);
+      try {
+        return { uri, analysed: true, models: file ? [planModel(uri, onnxTarget(file), { uri })] : [] };
+      } catch {
+        return { uri, analysed: true, models: [] };
+      }
+    }
+    const p = published.get(uri) ?? [...published.values()].find((x) => x.program.id === uri);
+    if (!p?.analysis) return { uri, analysed: false, models: [] };
+    const models = scriptPlanModels(p.analysis.timeline, p.program).map((m) => {
+      const unitUri = (span: { unit: number }) => p.program.units[span.unit].id;
+      const site = m.report.site;
+      const edit = m.replace
+        ? { uri: unitUri(m.replace), replace: spanRange(p.program, m.replace) }
+        : m.insertAt
+          ? { uri: unitUri(m.insertAt), insert: spanRange(p.program, { unit: m.insertAt.unit, from: m.insertAt.offset, to: m.insertAt.offset }).start }
+          : undefined;
+      return planModel(`${uri}#${m.report.name}`, m, { uri: site && unitUri(site), range: site && spanRange(p.program, site), edit });
+    });
+    return { uri, analysed: true, models };
+  });
+
+  connection.onRequest(CATALOG_NAMES_REQUEST, (): string[] => catalogNames());
+  connection.onRequest(CATALOG_MODEL_REQUEST, ({ name }: { name: string }): PlanModel | null => {
+    const t = catalogTarget(name);
+    return t ? planModel(`catalog:${name}`, t) : null;
+  });
+
   connection.onCodeLens(({ textDocument }) => {
     const p = published.get(textDocument.uri);
     if (!p?.analysis) return [];
-    return optimizerLenses(p.analysis)
+    const lenses: CodeLens[] = optimizerLenses(p.analysis)
       .filter((l) => l.span.unit === p.unit)
       .map((l) => ({ range: spanRange(p.program, l.span), command: { title: l.title, command: '' } }));
+    // Above each model the script builds: open the planner on it.
+    for (const r of modelReports(p.analysis)) {
+      if (!r.site || r.site.unit !== p.unit) continue;
+      lenses.push({ range: spanRange(p.program, r.site), command: { title: 'Open Freeze Planner', command: 'freezelens.openPlanner', arguments: [textDocument.uri, r.name] } });
+    }
+    return lenses;
   });
 
   connection.listen();

@@ -13,6 +13,8 @@ const NOOP_ASSIGNMENT = 'model.layer1.requires_grad = False';
 const FIXED = 'model.layer1.requires_grad_(False)';
 // Freezing done right (FreezeLens stays silent); its hovers and lens carry exact counts.
 const UNFREEZE_EXAMPLE = 'gradual_unfreeze.py';
+// A pretrained resnet18 with a new 10-class head and one optimizer over everything (FRZ003 until planned).
+const PLAN_EXAMPLE = 'plan_resnet.py';
 // A PRESERVE export of a small CNN (test/fixtures/onnx/tiny_cnn.preserve.onnx): 1,517 params.
 const ONNX_EXAMPLE = 'exports/tiny_cnn.onnx';
 
@@ -28,6 +30,7 @@ export async function run(): Promise<void> {
     ['FRZ004 diagnostic on the no-op requires_grad assignment', reportsFrz004],
     ['Problems panel shows FRZ004', problemsPanel],
     ['an .onnx file opens in the ONNX viewer with its module tree', onnxViewer],
+    ['the freeze planner shows resnet18, plans a stage, and writes code that leaves no findings', planner],
     ['preferred quick fix rewrites to requires_grad_(False)', quickFix],
     ['FRZ002 on model.train() and its preferred fix', batchNormFix],
     ['hover shows the freeze state of model.layer1', hover],
@@ -51,9 +54,10 @@ export async function run(): Promise<void> {
     if (artifactDir) fs.writeFileSync(path.join(artifactDir, 'suite-failure.txt'), report + '\n');
     throw e;
   } finally {
-    // Leave examples/ exactly as on disk: the fix is applied but never saved.
-    if (ctx.doc?.isDirty) {
-      await vscode.window.showTextDocument(ctx.doc);
+    // Leave examples/ exactly as on disk: the fixes and the plan are applied but never saved.
+    for (const doc of [ctx.doc, ctx.planDoc]) {
+      if (!doc?.isDirty) continue;
+      await vscode.window.showTextDocument(doc);
       await vscode.commands.executeCommand('workbench.action.files.revert');
     }
   }
@@ -61,6 +65,7 @@ export async function run(): Promise<void> {
 
 interface Context {
   doc: vscode.TextDocument;
+  planDoc: vscode.TextDocument;
   unfreezeDoc: vscode.TextDocument;
   line: number;
   diagnostic: vscode.Diagnostic;
@@ -111,8 +116,47 @@ async function onnxViewer(ctx: Context): Promise<void> {
   await vscode.window.showTextDocument(ctx.doc);
 }
 
+/**
+ * The planner, as a user drives it: open it from the script, see the model's
+ * tree and counts, freeze a stage with its checkbox (a click in the
+ * workbench), see the summary change, insert the code, and see the script
+ * left without findings.
+ */
+async function planner(ctx: Context): Promise<void> {
+  const folder = vscode.workspace.workspaceFolders![0];
+  ctx.planDoc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, PLAN_EXAMPLE));
+  await vscode.window.showTextDocument(ctx.planDoc);
+  const uri = ctx.planDoc.uri;
+  await waitFor(() => (vscode.languages.getDiagnostics(uri).some((d) => codeOf(d) === 'FRZ003') ? true : undefined), 30_000, () => `no FRZ003 in ${PLAN_EXAMPLE}; got: ${describe(vscode.languages.getDiagnostics(uri))}`);
+  // The CodeLens above the model opens the planner.
+  const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', uri);
+  const open = lenses.find((l) => l.command?.command === 'freezelens.openPlanner');
+  assert.ok(open?.command, `no "Open Freeze Planner" lens; got: ${lenses.map((l) => l.command?.title).join(', ')}`);
+  await vscode.commands.executeCommand(open.command.command, ...(open.command.arguments ?? []));
+  const api = vscode.extensions.getExtension(EXTENSION_ID)!.exports as { planner: { state?: { model: { name: string; totalParams: number }; summary: { trainableParams: number }; plan: { frozen: string[] } } } };
+  const state = await waitFor(() => api.planner.state, 20_000, () => 'the planner shows no model');
+  assert.equal(state.model.name, 'model');
+  // resnet18 with a 10-class head; the script freezes nothing yet.
+  assert.equal(state.model.totalParams, 11_181_642);
+  assert.equal(state.summary.trainableParams, 11_181_642);
+  await screenshot({ name: 'planner', selector: '.pane-body', expectText: 'Trains 11,181,642 of 11,181,642 params' }, 'planner tree check');
+  // Freeze layer1 with its checkbox, in the workbench.
+  await screenshot(
+    { name: 'planner-layer1-frozen', selector: '.pane-body', expectText: 'Trains 11,033,674 of 11,181,642 params', click: { row: '.monaco-list-row', hasText: 'layer1', target: '.custom-view-tree-node-item-checkbox' } },
+    'planner checkbox',
+  );
+  assert.deepEqual(api.planner.state!.plan.frozen, ['layer1']);
+  // Insert the code (without the diff preview, which waits for a person) and see the script clean.
+  await vscode.commands.executeCommand('freezelens.planner.insert', false);
+  assert.match(ctx.planDoc.getText(), /frozen_modules = \[model\.layer1\]/);
+  assert.ok(ctx.planDoc.isDirty, 'the plan is in the editor, not saved behind the user\'s back');
+  assert.doesNotMatch(ctx.planDoc.getText(), /optimizer = torch\.optim\.AdamW\(model\.parameters\(\), lr=1e-3\)/);
+  await waitFor(() => (vscode.languages.getDiagnostics(uri).some((d) => d.source === 'freezelens') ? undefined : true), 20_000, () => `findings after inserting the plan: ${describe(vscode.languages.getDiagnostics(uri))}`);
+  await vscode.window.showTextDocument(ctx.doc);
+}
+
 /** Asks the browser side to check the DOM and take a screenshot (see e2e.test.mjs). */
-async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean }, what: string): Promise<void> {
+async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; click?: { row: string; hasText: string; target?: string } }, what: string): Promise<void> {
   if (!artifactDir) {
     console.log(`[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the ${what} and its screenshot`);
     return;
