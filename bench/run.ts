@@ -3,7 +3,7 @@
  * server, and batch throughput of the CLI next to Pyright and Ruff.
  *
  *   npm run bench            (builds dist/ and out/, then runs this)
- *   node out/bench/run.js [--only lsp,cli,ruff,pyright] [--edits 200] [--runs 5] [--pyright-runs 3] [--keep]
+ *   node out/bench/run.js [--only lsp,index,onnx,planner,cli,ruff,pyright] [--edits 200] [--runs 5] [--pyright-runs 3] [--keep]
  *
  * These are measurements to read, not assertions: nothing here fails
  * because a number is high, since timings on shared CI machines are too
@@ -21,6 +21,7 @@ import { applyEdit, typingSession } from './edits';
 import { generateScript, writeCorpus } from './generate';
 import { benchIndex, benchInProcess } from './inprocess';
 import { benchOnnx } from './onnx';
+import { benchPlanner } from './planner';
 import { benchLsp } from './lsp';
 import { LATENCY_HEADER, latencyRow, ms, table, thousands } from './stats';
 import { benchFreezeLensCli, benchFreezeLensInProcess, benchPyright, benchRuffWasm, type ThroughputResult } from './throughput';
@@ -33,7 +34,7 @@ const CORPUS_FILES = 50;
 /** Keystrokes sent before measuring, so the numbers describe a server that has been in use, not one still being JIT-compiled. */
 const WARMUP_EDITS = 20;
 
-const SECTIONS = ['lsp', 'index', 'onnx', 'cli', 'ruff', 'pyright'] as const;
+const SECTIONS = ['lsp', 'index', 'onnx', 'planner', 'cli', 'ruff', 'pyright'] as const;
 /** The workspace-index bench: this many files, each this long. */
 const INDEX_FILES = 1000;
 const INDEX_LINES = 500;
@@ -149,6 +150,24 @@ async function main(): Promise<void> {
       out('- The streaming reader reads the graph with positioned reads and jumps over tensor payloads; the baseline reads the whole file and decodes every message, weights included.');
       out('- Cold: the first read in a fresh Node process, JIT compilation included. Warm: the median of five more reads in that process, as in an editor that has read a model before.');
       for (const n of onnx.notes) out(`- ${n}`);
+    }
+
+    if (only.has('planner')) {
+      const planner = benchPlanner(tmp);
+      out();
+      out('## Freeze planner on large models (median of 20, in process)');
+      out();
+      out(
+        table(
+          ['model', 'modules', 'open ms', 'expand root ms', 'expand a block ms', 'checkbox ms'],
+          planner.rows.map((r) => [r.model, thousands(r.modules), ms(r.open), ms(r.expandRoot), ms(r.expandBlock), ms(r.toggle)]),
+          [0],
+        ),
+      );
+      out();
+      out("- What the planner's state computes for the rows the tree view shows: each row's trainable and total counts and checkbox state. The view builds rows only for expanded nodes, so a model's size costs only what is open.");
+      out('- Open: a model shown with its root expanded. Expand: the rows of one node right after a plan change (nothing memoised). Checkbox: freezing or unfreezing one block, the summary recomputed, and the root redrawn. The issue asks for under 50 ms per expansion.');
+      for (const n of planner.notes) out(`- ${n}`);
     }
 
     const throughput: ThroughputResult[] = [];

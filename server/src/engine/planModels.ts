@@ -10,7 +10,8 @@ import { targetOf, type PlanTarget } from './planTarget';
  * The models of a script as the planner plans them, each with where its
  * generated code goes: in place of the script's optimizer construction
  * (the code builds the optimizer), or, without one, after the last
- * top-level statement that builds or changes the model (its new head).
+ * top-level statement that builds or changes the model (its new head, the
+ * script's own freezing).
  */
 export interface ScriptPlanModel extends PlanTarget {
   /** Replace this statement (the optimizer's), or insert before `insertAt` when absent. */
@@ -36,12 +37,16 @@ function placement(tl: Timeline, program: Program, report: ModelReport): Pick<Sc
     const stmt = statementAt(unit.tree.topNode, opt.site.node.from);
     if (stmt?.name === 'AssignStatement' && stmt.from > built.from) return { replace: { unit: opt.site.unit, from: stmt.from, to: stmt.to } };
   }
-  // The last top-level statement from the construction on that assigns the model or one of its parts.
+  // The last top-level statement from the construction on that changes the model: assigns it or a part
+  // (a new head), calls one of its methods (requires_grad_, to), or loops over its parts (freezing).
   const name = report.name;
+  const changes = new RegExp(`^(${name}(\\.\\w+|\\[\\d+\\])*\\s*=(?!=)|${name}(\\.\\w+|\\[\\d+\\])*\\.(requires_grad_|to|cuda|apply|half|float|bfloat16|load_state_dict)\\(|for\\b[^\\n]*\\bin\\s+${name}\\b)`);
   let last: SyntaxNode = built;
   for (let n = built.nextSibling; n; n = n.nextSibling) {
     const head = unit.text.slice(n.from, Math.min(n.to, n.from + 200));
-    if (n.name === 'AssignStatement' && new RegExp(`^${name}\\s*(=|\\.|\\[)`).test(head) && !new RegExp(`^${name}\\s*==`).test(head)) last = n;
+    if (/^(AssignStatement|ExpressionStatement|ForStatement)$/.test(n.name) && changes.test(head)) last = n;
+    // The training loop starts: the model is built by then.
+    else if (/^(ForStatement|WhileStatement|WithStatement)$/.test(n.name)) break;
   }
   const lineEnd = unit.text.indexOf('\n', last.to);
   return { insertAt: { unit: report.site.unit, offset: lineEnd < 0 ? unit.text.length : lineEnd + 1 } };

@@ -68,7 +68,8 @@ export function scriptTargets(file: string, cwd: string, program: Program): Plan
 
 export function targetOf(report: ModelReport, scriptText: string): PlanTarget {
   const notes: string[] = [];
-  if (partial(report.root)) notes.push('Parts of this model were built where FreezeLens cannot follow (shown as partial); their parameters are not counted.');
+  if (partial(report.root)) notes.push('Parts of this model were built where FreezeLens cannot follow (shown as partial): they are not listed, and their parameters are not counted.');
+  if (unknownSizes(report.root)) notes.push("Some modules' sizes are not known statically (shown as ?): counts and estimates leave them out.");
   return {
     report,
     pretrained: report.pretrained ?? report.source === 'onnx',
@@ -80,6 +81,10 @@ export function targetOf(report: ModelReport, scriptText: string): PlanTarget {
 
 function partial(n: ModelTreeNode): boolean {
   return !!n.partial || n.children.some(partial);
+}
+
+function unknownSizes(n: ModelTreeNode): boolean {
+  return n.params === null || n.children.some(unknownSizes);
 }
 
 function newModulePath(n: ModelTreeNode): string | undefined {
