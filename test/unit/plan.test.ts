@@ -110,7 +110,8 @@ test('summary: trainable counts, gradient and optimizer memory by its formula, b
 test('generated code: freezing by path, the BN hook, trainable-only param groups at the planned LRs, the gradual schedule', () => {
   const r = tree('resnet18');
   const code = generateCode(r, presetPlan(r, 'gradual:2')).code;
-  assert.match(code, /^frozen_modules = \[model\.conv1, model\.bn1, model\.layer1, model\.layer2, model\.layer3, model\.layer4\]$/m);
+  // Past 88 characters, one module per line, as black writes it.
+  assert.match(code, /^frozen_modules = \[\n {4}model\.conv1,\n {4}model\.bn1,\n {4}model\.layer1,\n {4}model\.layer2,\n {4}model\.layer3,\n {4}model\.layer4,\n\]$/m);
   assert.match(code, /m\.register_forward_pre_hook\(keep_frozen_bn_in_eval\)/);
   assert.match(code, /\{"params": \[p for p in model\.fc\.parameters\(\) if p\.requires_grad\], "lr": 1e-3\},  # head/);
   assert.match(code, /def unfreeze_for_epoch\(epoch\):\n.*\n    if epoch == 2:  # layer4\n        unfreeze\(model\.layer4, lr=1e-4\)\n    elif epoch == 4:  # layer3/);

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { generateCode } from '../../../server/src/plan/codegen';
@@ -13,6 +14,7 @@ import { PlannerView } from './plannerView';
  */
 export function registerPlanner(context: vscode.ExtensionContext, client: () => Promise<LanguageClient | undefined>): PlannerView {
   const view = new PlannerView(context.workspaceState);
+  const proposals = new ProposalProvider();
   const tree = vscode.window.createTreeView('freezelens.planner', { treeDataProvider: view, manageCheckboxStateManually: true, showCollapseAll: true });
   let source: { uri: string; name?: string } | undefined;
 
@@ -60,6 +62,7 @@ export function registerPlanner(context: vscode.ExtensionContext, client: () => 
 
   context.subscriptions.push(
     tree,
+    vscode.workspace.registerTextDocumentContentProvider(ProposalProvider.scheme, proposals),
     tree.onDidChangeCheckboxState((e) => {
       const s = view.state;
       if (!s) return;
@@ -169,7 +172,7 @@ export function registerPlanner(context: vscode.ExtensionContext, client: () => 
         void vscode.window.showInformationMessage('FreezeLens: this model is not built at the top level of a script; copy the code instead.');
         return;
       }
-      await insertPlan(s.model, code, confirm);
+      await insertPlan(s.model, code, confirm, proposals);
     }),
   );
   return view;
@@ -228,24 +231,59 @@ function codeFor(view: PlannerView): { text: string; imports: string[] } | undef
 /**
  * Writes the plan into the script: in place of its optimizer construction
  * (the plan builds the optimizer), or after the model's construction. With
- * `confirm`, VS Code shows the change as a diff to accept first.
+ * `confirm`, the change is shown first as a diff of the script against the
+ * script with the plan, and applied only when the user says so.
  */
-async function insertPlan(model: PlanModel, code: { text: string; imports: string[] }, confirm: boolean): Promise<void> {
+async function insertPlan(model: PlanModel, code: { text: string; imports: string[] }, confirm: boolean, proposals: ProposalProvider): Promise<void> {
   const target = model.edit!;
   const uri = vscode.Uri.parse(target.uri);
   const doc = await vscode.workspace.openTextDocument(uri);
-  const edit = new vscode.WorkspaceEdit();
-  const meta = { label: 'FreezeLens: apply the freeze plan', needsConfirmation: confirm };
+  const edits: vscode.TextEdit[] = [];
   const missing = code.imports.filter((line) => !doc.getText().includes(line));
-  if (missing.length > 0) edit.insert(uri, new vscode.Position(lastImportLine(doc) + 1, 0), `${missing.join('\n')}\n`, meta);
+  if (missing.length > 0) edits.push(vscode.TextEdit.insert(new vscode.Position(lastImportLine(doc) + 1, 0), `${missing.join('\n')}\n`));
   if (target.replace) {
     const r = target.replace;
-    edit.replace(uri, new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character), code.text.replace(/\n$/, ''), meta);
+    edits.push(vscode.TextEdit.replace(new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character), code.text.replace(/\n$/, '')));
   } else if (target.insert) {
-    edit.insert(uri, new vscode.Position(target.insert.line, 0), `\n${code.text}\n`, meta);
+    edits.push(vscode.TextEdit.insert(new vscode.Position(target.insert.line, 0), `\n${code.text}\n`));
   }
-  const applied = await vscode.workspace.applyEdit(edit);
-  if (applied) await vscode.window.showTextDocument(doc);
+  if (confirm) {
+    const proposed = proposals.propose(doc, edits);
+    await vscode.commands.executeCommand('vscode.diff', doc.uri, proposed, `${path.basename(doc.uri.path)} ↔ with the freeze plan`, { preview: true });
+    const choice = await vscode.window.showInformationMessage(`Apply the freeze plan to ${path.basename(doc.uri.path)}?`, 'Apply', 'Cancel');
+    proposals.forget(proposed);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    if (choice !== 'Apply') return;
+  }
+  const edit = new vscode.WorkspaceEdit();
+  edit.set(uri, edits);
+  if (await vscode.workspace.applyEdit(edit)) await vscode.window.showTextDocument(doc);
+}
+
+/** Read-only documents holding a script as the plan would leave it, for the diff shown before applying. */
+export class ProposalProvider implements vscode.TextDocumentContentProvider {
+  static readonly scheme = 'freezelens-plan';
+  private readonly texts = new Map<string, string>();
+  private count = 0;
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.texts.get(uri.toString()) ?? '';
+  }
+
+  propose(doc: vscode.TextDocument, edits: vscode.TextEdit[]): vscode.Uri {
+    // Applied from the end, so earlier offsets stay valid.
+    let text = doc.getText();
+    for (const e of [...edits].sort((a, b) => doc.offsetAt(b.range.start) - doc.offsetAt(a.range.start))) {
+      text = text.slice(0, doc.offsetAt(e.range.start)) + e.newText + text.slice(doc.offsetAt(e.range.end));
+    }
+    const uri = vscode.Uri.from({ scheme: ProposalProvider.scheme, path: doc.uri.path, query: String(++this.count) });
+    this.texts.set(uri.toString(), text);
+    return uri;
+  }
+
+  forget(uri: vscode.Uri): void {
+    this.texts.delete(uri.toString());
+  }
 }
 
 function lastImportLine(doc: vscode.TextDocument): number {

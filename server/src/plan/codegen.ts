@@ -51,7 +51,7 @@ export function generateCode(root: ModelTreeNode, plan: FreezePlan, style: CodeS
   const frozenModules = plan.frozen.filter((p) => !isParamPath(root, p));
   const frozenParams = plan.frozen.filter((p) => isParamPath(root, p));
   if (plan.frozen.length > 0) {
-    lines.push(`frozen_modules = [${frozenModules.map(ref).join(', ')}]`);
+    lines.push(...pyList('frozen_modules = ', frozenModules.map(ref)));
     lines.push('for module in frozen_modules:');
     lines.push('    module.requires_grad_(False)');
     for (const p of frozenParams) lines.push(`${ref(p)}.requires_grad_(False)`);
@@ -61,6 +61,8 @@ export function generateCode(root: ModelTreeNode, plan: FreezePlan, style: CodeS
   const frozenBn = frozenBatchNorm(root, plan);
   if (frozenBn.length > 0) {
     lines.push('');
+    // Two blank lines before a top-level function, as PEP 8 and the formatters want.
+    if (plan.bn !== 'train') lines.push('');
     if (plan.bn === 'train') {
       lines.push('# BatchNorm in the frozen parts keeps training (the "train" policy): its weights stay');
       lines.push('# trainable and its running statistics adapt to this data.');
@@ -83,7 +85,7 @@ export function generateCode(root: ModelTreeNode, plan: FreezePlan, style: CodeS
         for (const p of swapped) lines.push(`${ref(p)} = frozen_batchnorm(${ref(p)})`);
       }
       if (swapped.length < frozenBn.length) {
-        if (swapped.length > 0) lines.push('');
+        if (swapped.length > 0) lines.push('', '');
         lines.push('# Frozen BatchNorm stays in eval mode, so its running statistics stay the pretrained ones:');
         lines.push('# this hook runs before every forward pass and undoes model.train() for BatchNorm whose');
         lines.push('# parameters are frozen, so the training loop needs no change. Once unfrozen, it trains.');
@@ -216,6 +218,12 @@ export function unfreezeSchedule(root: ModelTreeNode, plan: FreezePlan): { epoch
     out.push({ epoch: every * (out.length + 1), stage: stage.name, parts: frozen.map((path) => ({ path, lr: stageLr(plan, i + 1) })) });
   });
   return out;
+}
+
+/** `name = [a, b]` on one line, or one item per line where that would pass 88 characters (black's width). */
+function pyList(prefix: string, items: string[]): string[] {
+  const one = `${prefix}[${items.join(', ')}]`;
+  return one.length <= 88 ? [one] : [`${prefix}[`, ...items.map((i) => `    ${i},`), ']'];
 }
 
 /** `model.layer4`, `model.features[3]`, or `model.get_submodule("a.b-c")` where a name is not an identifier. */

@@ -146,8 +146,11 @@ async function planner(ctx: Context): Promise<void> {
     'planner checkbox',
   );
   assert.deepEqual(api.planner.state!.plan.frozen, ['layer1']);
-  // Insert the code (without the diff preview, which waits for a person) and see the script clean.
-  await vscode.commands.executeCommand('freezelens.planner.insert', false);
+  // Insert the code: the change shows first as a diff, and the user applies it.
+  const inserted = vscode.commands.executeCommand('freezelens.planner.insert');
+  await screenshot({ name: 'planner-diff', expectText: 'Apply the freeze plan to plan_resnet.py?' }, 'planner diff preview');
+  await screenshot({ name: 'planner-applied', expectText: 'frozen_modules', click: { row: '.notification-toast', hasText: 'Apply the freeze plan', target: '.monaco-button:has-text("Apply")' } }, 'applying the plan');
+  await inserted;
   assert.match(ctx.planDoc.getText(), /frozen_modules = \[model\.layer1\]/);
   assert.ok(ctx.planDoc.isDirty, 'the plan is in the editor, not saved behind the user\'s back');
   assert.doesNotMatch(ctx.planDoc.getText(), /optimizer = torch\.optim\.AdamW\(model\.parameters\(\), lr=1e-3\)/);
