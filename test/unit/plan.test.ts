@@ -115,6 +115,9 @@ test('generated code: freezing by path, the BN hook, trainable-only param groups
   assert.match(code, /m\.register_forward_pre_hook\(keep_frozen_bn_in_eval\)/);
   assert.match(code, /\{"params": \[p for p in model\.fc\.parameters\(\) if p\.requires_grad\], "lr": 1e-3\},  # head/);
   assert.match(code, /def unfreeze_for_epoch\(epoch\):\n.*\n    if epoch == 2:  # layer4\n        unfreeze\(model\.layer4, lr=1e-4\)\n    elif epoch == 4:  # layer3/);
+  // A plan that trains what the script froze starts by letting everything train.
+  assert.match(generateCode(r, presetPlan(r, 'full'), undefined, { unfreezeFirst: true }).code, /^model\.requires_grad_\(True\)  # the plan decides what trains/m);
+  assert.doesNotMatch(code, /requires_grad_\(True\)  #/);
   const frozenBn = generateCode(r, presetPlan(r, 'linear-probe', { bn: 'frozen' }));
   assert.deepEqual(frozenBn.imports, ['from torchvision.ops import FrozenBatchNorm2d']);
   assert.match(frozenBn.code, /^model\.layer1\[0\]\.bn1 = frozen_batchnorm\(model\.layer1\[0\]\.bn1\)$/m);

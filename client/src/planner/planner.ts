@@ -3,7 +3,8 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { generateCode } from '../../../server/src/plan/codegen';
 import { stagesOf } from '../../../server/src/plan/stages';
-import { PlanError } from '../../../server/src/plan/plan';
+import { isFrozen, PlanError } from '../../../server/src/plan/plan';
+import { scriptPlan } from './plannerState';
 import { CATALOG_MODEL_REQUEST, CATALOG_NAMES_REQUEST, PLAN_MODELS_REQUEST, type PlanModel, type PlanModelsResult } from '../../../server/src/protocol';
 import { PlannerView } from './plannerView';
 
@@ -220,7 +221,9 @@ function codeFor(view: PlannerView): { text: string; imports: string[] } | undef
   const s = view.state;
   if (!s) return undefined;
   try {
-    const code = generateCode(s.model.root, s.plan, s.model.style);
+    // Parts the script froze that the plan trains: the code must undo that freezing.
+    const unfreezeFirst = scriptPlan(s.model).frozen.some((p) => !isFrozen(s.plan, p));
+    const code = generateCode(s.model.root, s.plan, s.model.style, { unfreezeFirst });
     return { text: code.code, imports: code.imports };
   } catch (e) {
     void vscode.window.showErrorMessage(`FreezeLens: ${(e as Error).message}`);

@@ -37,7 +37,11 @@ export interface GeneratedCode {
 
 const OPTIMIZER_CLASS: Record<FreezePlan['optimizer'], string> = { adamw: 'AdamW', adam: 'Adam', sgd: 'SGD' };
 
-export function generateCode(root: ModelTreeNode, plan: FreezePlan, style: CodeStyle = DEFAULT_STYLE): GeneratedCode {
+/**
+ * `unfreezeFirst`: the script froze parts the plan trains, so the code
+ * starts by letting everything train and then freezes what the plan says.
+ */
+export function generateCode(root: ModelTreeNode, plan: FreezePlan, style: CodeStyle = DEFAULT_STYLE, options: { unfreezeFirst?: boolean } = {}): GeneratedCode {
   const summary = summarise(root, plan);
   const error = summary.problems.find((p) => p.severity === 'error');
   if (error) throw new Error(error.message);
@@ -48,6 +52,7 @@ export function generateCode(root: ModelTreeNode, plan: FreezePlan, style: CodeS
   lines.push(`# FreezeLens plan (${plan.preset}): trains ${formatCount(summary.trainableParams)} of ${formatCount(summary.totalParams)} parameters (${pct}%).`);
 
   // 1. Freezing.
+  if (options.unfreezeFirst) lines.push(`${style.model}.requires_grad_(True)  # the plan decides what trains, whatever was frozen above`);
   const frozenModules = plan.frozen.filter((p) => !isParamPath(root, p));
   const frozenParams = plan.frozen.filter((p) => isParamPath(root, p));
   if (plan.frozen.length > 0) {
