@@ -23,6 +23,8 @@ type Values = Map<string, tf.Tensor>;
 export interface RunOptions {
   /** BatchNorm nodes use batch statistics and report updated running stats (training), or their running stats (eval). */
   training: boolean;
+  /** Per BatchNorm node, where the BN policy decides (frozen BN in eval within a training step). */
+  bnTraining?: (node: OnnxNode) => boolean;
 }
 export interface RunResult {
   outputs: Map<string, tf.Tensor>;
@@ -240,7 +242,8 @@ export function runGraph(model: OnnxModel, feeds: Values, params: Values, option
     inputs.forEach((v, k) => {
       if (v === undefined && n.inputs[k] !== '') throw new Error(`${n.name}: input ${n.inputs[k]} is not computed`);
     });
-    const outs = fn(n, inputs, { training: options.training, running });
+    const training = options.bnTraining && n.opType === 'BatchNormalization' ? options.bnTraining(n) : options.training;
+    const outs = fn(n, inputs, { training, running });
     outs.forEach((t, k) => values.set(n.outputs[k], t));
   }
   return { outputs: new Map(graph.outputs.map((o) => [o.name, values.get(o.name)!])), runningStats: running };

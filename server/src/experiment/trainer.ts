@@ -1,0 +1,153 @@
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's CommonJS build knows the ops but registers no gradients (only its ES-module build
+// does, which Node cannot load from the package); the union package's build registers them all.
+import '@tensorflow/tfjs';
+import type { OnnxModel, OnnxNode } from '../onnx/reader';
+import { runGraph, tensorOf } from './interpret';
+
+/**
+ * Training steps on an ONNX graph in tfjs: the parameters the plan trains
+ * are variables, the rest constants; BatchNorm runs in training mode where
+ * its module trains (or the BN policy says so) and keeps its running
+ * statistics in storage of their own.
+ *
+ * The optimizers are written here, following torch.optim's update rules
+ * exactly (SGD with momentum and coupled weight decay; AdamW with decoupled
+ * weight decay and bias correction), because tfjs has no AdamW and its SGD
+ * momentum has no weight decay or per-group learning rates.
+ */
+
+export interface OptimizerConfig {
+  type: 'sgd' | 'adamw';
+  momentum?: number;
+  weightDecay?: number;
+  betas?: [number, number];
+  eps?: number;
+}
+
+export interface TrainerOptions {
+  /** Whether an initializer trains (by its name and the node that reads it). */
+  trainable: (initializer: string, node: OnnxNode) => boolean;
+  /** A BatchNorm node runs in training mode (batch statistics, running-stat updates): by default where its weight trains. */
+  bnTraining?: (node: OnnxNode) => boolean;
+  /** The learning rate of each trainable initializer (param groups). */
+  lr: (initializer: string) => number;
+  optimizer: OptimizerConfig;
+  /** The graph output that holds the logits; the first output by default. */
+  logits?: string;
+}
+
+export class Trainer {
+  readonly variables = new Map<string, tf.Variable>();
+  /** Constants, and the running statistics that BatchNorm updates. */
+  readonly constants = new Map<string, tf.Tensor>();
+  private readonly slots = new Map<string, tf.Tensor[]>();
+  private steps = 0;
+
+  constructor(
+    readonly model: OnnxModel,
+    private readonly options: TrainerOptions,
+  ) {
+    const g = model.graph;
+    const readers = new Map<string, OnnxNode>();
+    for (const n of g.nodes) for (const i of n.inputs) if (!readers.has(i)) readers.set(i, n);
+    for (const t of g.initializers) {
+      const value = tensorOf(model, t);
+      const reader = readers.get(t.name);
+      if (reader && value.dtype === 'float32' && options.trainable(t.name, reader) && !isRunningStat(reader, t.name)) this.variables.set(t.name, tf.variable(value, true));
+      else this.constants.set(t.name, value);
+    }
+    // Identity aliases of initializers (the exporter's deduplication): copies of their own, so that
+    // updating a running mean never moves the bias it was deduplicated with.
+    for (const n of g.nodes) {
+      if (n.opType !== 'Identity') continue;
+      const src = this.variables.get(n.inputs[0]) ?? this.constants.get(n.inputs[0]);
+      if (src && readers.get(n.outputs[0]) && isRunningStat(readers.get(n.outputs[0])!, n.outputs[0])) this.constants.set(n.outputs[0], tf.clone(src));
+    }
+  }
+
+  /** One optimizer step on a batch: returns the loss (mean cross-entropy) before the step. */
+  step(x: tf.Tensor, y: tf.Tensor1D): number {
+    const g = this.model.graph;
+    const inputName = g.inputs.find((v) => !this.constants.has(v.name) && !this.variables.has(v.name))!.name;
+    // Nodes that the copies above replace are skipped: their outputs are already in `constants`.
+    const nodes = g.nodes.map((_, i) => i).filter((i) => !(g.nodes[i].opType === 'Identity' && this.constants.has(g.nodes[i].outputs[0])));
+    const bnTraining = this.options.bnTraining ?? ((n: OnnxNode) => this.variables.has(n.inputs[1]));
+    let running = new Map<string, tf.Tensor>();
+    const { value, grads } = tf.variableGrads(() => {
+      const params = new Map<string, tf.Tensor>([...this.constants, ...this.variables]);
+      const result = runGraph(this.model, new Map([[inputName, x]]), params, { training: true, bnTraining }, nodes);
+      running = new Map([...result.runningStats].map(([k, v]) => [k, tf.keep(v)]));
+      const logits = result.outputs.get(this.options.logits ?? g.outputs[0].name)!;
+      return crossEntropy(logits, y);
+    });
+    const loss = value.dataSync()[0];
+    this.steps++;
+    tf.tidy(() => {
+      for (const [name, v] of this.variables) {
+        // tfjs names variables uniquely per process; the map keeps ONNX's names.
+        const grad = grads[v.name];
+        if (grad) this.update(name, v, grad);
+      }
+    });
+    for (const [name, t] of running) {
+      this.constants.get(name)?.dispose();
+      this.constants.set(name, t);
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+    return loss;
+  }
+
+  private update(name: string, p: tf.Variable, grad: tf.Tensor): void {
+    const o = this.options.optimizer;
+    const lr = this.options.lr(name);
+    const wd = o.weightDecay ?? 0;
+    if (o.type === 'sgd') {
+      // torch.optim.SGD: g += wd * p; buf = momentum * buf + g (the first buf is g); p -= lr * buf.
+      const g = wd ? tf.add(grad, tf.mul(p, wd)) : grad;
+      const momentum = o.momentum ?? 0;
+      let step = g;
+      if (momentum) {
+        const prev = this.slots.get(name)?.[0];
+        const buf = prev ? tf.add(tf.mul(prev, momentum), g) : tf.clone(g);
+        prev?.dispose();
+        this.slots.set(name, [tf.keep(buf)]);
+        step = buf;
+      }
+      p.assign(tf.sub(p, tf.mul(step, lr)));
+      return;
+    }
+    // torch.optim.AdamW: p *= 1 - lr * wd; m, v moments; bias-corrected step.
+    const [b1, b2] = o.betas ?? [0.9, 0.999];
+    const eps = o.eps ?? 1e-8;
+    const [m0, v0] = this.slots.get(name) ?? [tf.zerosLike(p), tf.zerosLike(p)];
+    const m = tf.add(tf.mul(m0, b1), tf.mul(grad, 1 - b1));
+    const v = tf.add(tf.mul(v0, b2), tf.mul(tf.square(grad), 1 - b2));
+    m0.dispose();
+    v0.dispose();
+    this.slots.set(name, [tf.keep(m), tf.keep(v)]);
+    const c1 = 1 - b1 ** this.steps;
+    const c2 = 1 - b2 ** this.steps;
+    const decayed = wd ? tf.mul(p, 1 - lr * wd) : p;
+    const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), eps);
+    p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / c1)));
+  }
+
+  dispose(): void {
+    for (const v of this.variables.values()) v.dispose();
+    for (const c of this.constants.values()) c.dispose();
+    for (const s of this.slots.values()) tf.dispose(s);
+  }
+}
+
+/** Inputs 3 and 4 of a BatchNormalization are its running mean and variance. */
+function isRunningStat(node: OnnxNode, name: string): boolean {
+  return node.opType === 'BatchNormalization' && (node.inputs[3] === name || node.inputs[4] === name);
+}
+
+/** Mean cross-entropy of logits [batch, classes] against integer labels, as F.cross_entropy. */
+export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor1D): tf.Scalar {
+  const logp = tf.logSoftmax(logits as tf.Tensor2D);
+  const onehot = tf.oneHot(tf.cast(labels, 'int32'), logits.shape[1] as number);
+  return tf.neg(tf.mean(tf.sum(tf.mul(logp, onehot), 1))) as tf.Scalar;
+}
