@@ -307,21 +307,25 @@ export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
 /** A seeded split into training and validation indices (at least one of each). */
 export function splitValidation(n: number, fraction: number, seed: number): { train: number[]; val: number[] } {
   const order = Array.from({ length: n }, (_, i) => i);
-  let s = seed >>> 0;
-  const rand = () => {
-    // mulberry32: small, fast and reproducible on every platform.
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = seededRandom(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [order[i], order[j]] = [order[j], order[i]];
   }
   const nVal = Math.min(n - 1, Math.max(1, Math.round(n * fraction)));
   return { val: order.slice(0, nVal).sort((a, b) => a - b), train: order.slice(nVal).sort((a, b) => a - b) };
+}
+
+/** mulberry32: a small, fast generator that gives the same numbers on every platform for a seed. */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 function readText(file: string): string {

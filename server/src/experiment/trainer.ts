@@ -44,15 +44,21 @@ export class Trainer {
   private readonly slots = new Map<string, tf.Tensor[]>();
   private steps = 0;
 
+  /** The nodes a step runs: all but the Identity aliases that the copies below replace. */
+  readonly nodes: number[];
+
+  /** `initial`: values to start from instead of the model's (weights trained by an earlier phase). */
   constructor(
     readonly model: OnnxModel,
     private readonly options: TrainerOptions,
+    initial?: Map<string, tf.Tensor>,
   ) {
     const g = model.graph;
+    // The node that uses each initializer: not an Identity alias (the exporter's deduplication) where another reads it.
     const readers = new Map<string, OnnxNode>();
-    for (const n of g.nodes) for (const i of n.inputs) if (!readers.has(i)) readers.set(i, n);
+    for (const n of g.nodes) for (const i of n.inputs) if (!readers.has(i) || readers.get(i)!.opType === 'Identity') readers.set(i, n);
     for (const t of g.initializers) {
-      const value = tensorOf(model, t);
+      const value = initial?.get(t.name) ?? tensorOf(model, t);
       const reader = readers.get(t.name);
       if (reader && value.dtype === 'float32' && options.trainable(t.name, reader) && !isRunningStat(reader, t.name)) this.variables.set(t.name, tf.variable(value, true));
       else this.constants.set(t.name, value);
@@ -62,21 +68,28 @@ export class Trainer {
     for (const n of g.nodes) {
       if (n.opType !== 'Identity') continue;
       const src = this.variables.get(n.inputs[0]) ?? this.constants.get(n.inputs[0]);
-      if (src && readers.get(n.outputs[0]) && isRunningStat(readers.get(n.outputs[0])!, n.outputs[0])) this.constants.set(n.outputs[0], tf.clone(src));
+      if (src && readers.get(n.outputs[0]) && isRunningStat(readers.get(n.outputs[0])!, n.outputs[0])) this.constants.set(n.outputs[0], initial?.get(n.outputs[0]) ?? tf.clone(src));
     }
+    // Nodes that the copies above replace are skipped: their outputs are already in `constants`.
+    this.nodes = g.nodes.map((_, i) => i).filter((i) => !(g.nodes[i].opType === 'Identity' && this.constants.has(g.nodes[i].outputs[0])));
   }
 
-  /** One optimizer step on a batch: returns the loss (mean cross-entropy) before the step. */
+  /** One optimizer step on a batch of model inputs: returns the loss (mean cross-entropy) before the step. */
   step(x: tf.Tensor, y: tf.Tensor1D): number {
     const g = this.model.graph;
     const inputName = g.inputs.find((v) => !this.constants.has(v.name) && !this.variables.has(v.name))!.name;
-    // Nodes that the copies above replace are skipped: their outputs are already in `constants`.
-    const nodes = g.nodes.map((_, i) => i).filter((i) => !(g.nodes[i].opType === 'Identity' && this.constants.has(g.nodes[i].outputs[0])));
+    return this.stepWith(new Map([[inputName, x]]), y, this.nodes);
+  }
+
+  /** One step from other tensors (a frozen prefix's cached outputs), running only `nodeIndices` (the suffix). */
+  stepWith(feeds: Map<string, tf.Tensor>, y: tf.Tensor1D, nodeIndices: number[]): number {
+    const g = this.model.graph;
+    const nodes = nodeIndices.filter((i) => this.nodes.includes(i));
     const bnTraining = this.options.bnTraining ?? ((n: OnnxNode) => this.variables.has(n.inputs[1]));
     let running = new Map<string, tf.Tensor>();
     const { value, grads } = tf.variableGrads(() => {
       const params = new Map<string, tf.Tensor>([...this.constants, ...this.variables]);
-      const result = runGraph(this.model, new Map([[inputName, x]]), params, { training: true, bnTraining }, nodes);
+      const result = runGraph(this.model, feeds, params, { training: true, bnTraining }, nodes);
       running = new Map([...result.runningStats].map(([k, v]) => [k, tf.keep(v)]));
       const logits = result.outputs.get(this.options.logits ?? g.outputs[0].name)!;
       return crossEntropy(logits, y);

@@ -1,0 +1,279 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as ort from 'onnxruntime-node';
+import { onnxTarget } from '../engine/planTarget';
+import { isFrozen, presetPlan, type FreezePlan } from '../plan/plan';
+import { subtree } from '../plan/stages';
+import { stageLr } from '../plan/codegen';
+import { readOnnx, type OnnxModel, type OnnxNode } from '../onnx/reader';
+import { seededRandom, splitValidation, type Dataset } from './datasets';
+import { runGraph } from './interpret';
+import { cutPrefix, parameterModule, prefixModelBytes } from './prefix';
+import { crossEntropy, Trainer } from './trainer';
+
+/**
+ * Quick fine-tune runs: each strategy (a planner preset, with `+bn-train`
+ * or `+lr-split:F` suffixes) trains a fresh copy of the ONNX model's
+ * weights on the data for a few epochs, and reports as JSON-lines events.
+ *
+ * The frozen prefix runs in onnxruntime; where it is deterministic its
+ * outputs are computed once per sample and cached, so every epoch trains
+ * only the suffix in tfjs. Gradual unfreezing moves the cut as stages
+ * unfreeze, so it runs the whole graph in tfjs.
+ */
+
+export interface ExperimentConfig {
+  /** The ONNX model file (PyTorch names or scopes, see the ONNX reader). */
+  model: string;
+  data: Dataset;
+  strategies: string[];
+  epochs: number;
+  batch: number;
+  seed: number;
+  /** Fraction of the samples held out for validation. */
+  valSplit: number;
+  lr: number;
+  optimizer: 'sgd' | 'adamw';
+}
+
+export type ExperimentEvent =
+  | { type: 'start'; backend: string; model: string; dataset: { kind: string; samples: number; classes: string[]; shape: number[]; train: number; val: number; warnings: string[] }; strategies: string[] }
+  | { type: 'step'; strategy: string; step: number; loss: number; ms: number }
+  | { type: 'epoch'; strategy: string; epoch: number; trainLoss: number; valLoss: number; valAcc: number; msEpoch: number }
+  | { type: 'end'; strategy: string; valAcc: number; bestValAcc: number; msPerEpoch: number; samplesPerSec: number; peakRssMB: number; tensorMB: number; trainableParams: number; totalParams: number; backend: string; cached: boolean }
+  | { type: 'error'; strategy: string; message: string };
+
+/** A strategy string: the preset, the BN policy for frozen parts, and the backbone LR divisor. */
+export function parseStrategy(s: string): { preset: string; bnTrain: boolean; lrSplit: number | null | undefined } {
+  const [preset, ...suffixes] = s.split('+');
+  let bnTrain = false;
+  let lrSplit: number | null | undefined;
+  for (const suffix of suffixes) {
+    if (suffix === 'bn-train') bnTrain = true;
+    else if (suffix.startsWith('lr-split:')) lrSplit = Number(suffix.slice('lr-split:'.length));
+    else throw new Error(`unknown strategy suffix '+${suffix}' in ${s}; expected +bn-train or +lr-split:FACTOR`);
+  }
+  return { preset, bnTrain, lrSplit };
+}
+
+export async function runExperiment(config: ExperimentConfig, emit: (e: ExperimentEvent) => void): Promise<void> {
+  const model = readOnnx(config.model);
+  const target = onnxTarget(config.model);
+  const { train, val } = splitValidation(config.data.y.length, config.valSplit, config.seed);
+  emit({
+    type: 'start',
+    backend: tf.getBackend(),
+    model: config.model,
+    dataset: { kind: config.data.kind, samples: config.data.y.length, classes: config.data.classes, shape: config.data.shape, train: train.length, val: val.length, warnings: config.data.warnings },
+    strategies: config.strategies,
+  });
+  for (const strategy of config.strategies) {
+    try {
+      await runStrategy(config, model, target.report.root, target.headPath, strategy, train, val, emit);
+    } catch (e) {
+      emit({ type: 'error', strategy, message: (e as Error).message });
+    }
+  }
+}
+
+async function runStrategy(
+  config: ExperimentConfig,
+  model: OnnxModel,
+  root: Parameters<typeof presetPlan>[0],
+  headPath: string | undefined,
+  strategy: string,
+  train: number[],
+  val: number[],
+  emit: (e: ExperimentEvent) => void,
+): Promise<void> {
+  const { preset, bnTrain, lrSplit } = parseStrategy(strategy);
+  const plan = presetPlan(root, preset, { lr: config.lr, optimizer: config.optimizer, headPath, pretrained: true, ...(lrSplit !== undefined ? { lrSplit } : {}), bn: bnTrain ? 'train' : 'eval' });
+  const moduleOf = (init: string, node: OnnxNode) => parameterModule(init, node);
+  const frozenAt = (p: FreezePlan, init: string, node: OnnxNode) => isFrozen(p, moduleOf(init, node));
+  const lrOf = (init: string) => {
+    const depth = plan.stages.length - plan.stages.findIndex((s) => s.paths.some((p) => init === p || init.startsWith(`${p}.`)));
+    return plan.head?.paths.some((p) => init.startsWith(`${p}.`)) ? plan.lr : stageLr(plan, Math.min(depth, plan.stages.length));
+  };
+  const input = model.graph.inputs.find((v) => !model.graph.initializers.some((t) => t.name === v.name))!;
+  const sampleSize = config.data.shape.reduce((p, d) => p * d, 1);
+  const batchOf = (idx: number[]) => tf.tensor(gather(config.data.x, idx, sampleSize), [idx.length, ...config.data.shape]);
+  const started = performance.now();
+  let peakRss = process.memoryUsage().rss;
+  let tensorBytes = 0;
+  let best = 0;
+  let last = 0;
+  let stepNo = 0;
+  const rng = seededRandom(config.seed);
+
+  // The cut: cached prefix outputs where the prefix is deterministic and the plan does not change it.
+  const cut = cutPrefix(model, (init, node) => !frozenAt(plan, init, node));
+  const cacheable = plan.gradualEvery === null && cut.deterministic && cut.outputs.length > 0 && !bnTrain;
+  let features: Map<string, Float32Array> | undefined;
+  let featureShapes: Map<string, number[]> | undefined;
+  if (cacheable) {
+    const session = await ort.InferenceSession.create(prefixModelBytes(model.file, cut));
+    features = new Map(cut.outputs.map((o) => [o, new Float32Array(0)]));
+    featureShapes = new Map();
+    const all = Array.from({ length: config.data.y.length }, (_, i) => i);
+    const chunks: Map<string, Float32Array[]> = new Map(cut.outputs.map((o) => [o, []]));
+    for (let i = 0; i < all.length; i += 64) {
+      const idx = all.slice(i, i + 64);
+      const out = await session.run({ [input.name]: new ort.Tensor('float32', gather(config.data.x, idx, sampleSize), [idx.length, ...config.data.shape]) });
+      for (const o of cut.outputs) {
+        chunks.get(o)!.push(out[o].data as Float32Array);
+        featureShapes.set(o, (out[o].dims as number[]).slice(1));
+      }
+    }
+    for (const o of cut.outputs) features.set(o, concat(chunks.get(o)!));
+  }
+  const suffix = cacheable ? model.graph.nodes.map((_, i) => i).filter((i) => !cut.nodes.includes(i)) : undefined;
+
+  let trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config);
+  try {
+    for (let epoch = 0; epoch < config.epochs; epoch++) {
+      if (plan.gradualEvery !== null && epoch > 0 && epoch % plan.gradualEvery === 0) {
+        // Unfreeze the last frozen stage: a new trainer that starts from the trained weights.
+        const next = [...plan.stages].reverse().find((s) => s.paths.some((p) => isFrozen(plan, p)));
+        if (next) {
+          plan.frozen = plan.frozen.filter((f) => !next.paths.some((p) => f === p || f.startsWith(`${p}.`)));
+          const carried = new Map([...trainer.variables, ...trainer.constants].map(([k, v]) => [k, v.clone()]));
+          trainer.dispose();
+          trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config, carried);
+        }
+      }
+      const t0 = performance.now();
+      const order = shuffle([...train], rng);
+      let lossSum = 0;
+      let batches = 0;
+      for (let i = 0; i < order.length; i += config.batch) {
+        const idx = order.slice(i, i + config.batch);
+        if (idx.length < 2 && order.length >= 2) continue; // BatchNorm needs two samples
+        const s0 = performance.now();
+        const x = cacheable ? undefined : batchOf(idx);
+        const y = tf.tensor1d(idx.map((k) => config.data.y[k]), 'int32');
+        let value: number;
+        if (cacheable) {
+          const feeds = new Map(cut.outputs.map((o) => [o, tf.tensor(gather(features!.get(o)!, idx, size(featureShapes!.get(o)!)), [idx.length, ...featureShapes!.get(o)!])]));
+          value = trainer.stepWith(feeds, y, suffix!);
+          tf.dispose([...feeds.values()]);
+        } else {
+          value = trainer.step(x!, y);
+          x!.dispose();
+        }
+        y.dispose();
+        if (!Number.isFinite(value)) throw new Error(`the loss is ${value} at step ${stepNo + 1}: training diverged (try a lower learning rate)`);
+        lossSum += value;
+        batches++;
+        emit({ type: 'step', strategy, step: ++stepNo, loss: value, ms: performance.now() - s0 });
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        tensorBytes = Math.max(tensorBytes, tf.memory().numBytes);
+      }
+      const { loss: valLoss, acc } = evaluate(trainer, model, config, val, cacheable, features, featureShapes, cut.outputs, suffix, input.name, sampleSize);
+      last = acc;
+      best = Math.max(best, acc);
+      emit({ type: 'epoch', strategy, epoch: epoch + 1, trainLoss: lossSum / Math.max(1, batches), valLoss, valAcc: acc, msEpoch: performance.now() - t0 });
+    }
+    const ms = performance.now() - started;
+    const trainable = [...trainer.variables.values()].reduce((n, v) => n + v.size, 0);
+    emit({
+      type: 'end',
+      strategy,
+      valAcc: last,
+      bestValAcc: best,
+      msPerEpoch: ms / config.epochs,
+      samplesPerSec: (train.length * config.epochs) / (ms / 1000),
+      peakRssMB: peakRss / 2 ** 20,
+      tensorMB: tensorBytes / 2 ** 20,
+      trainableParams: trainable,
+      totalParams: subtree(root),
+      backend: tf.getBackend(),
+      cached: cacheable,
+    });
+  } finally {
+    trainer.dispose();
+  }
+}
+
+function makeTrainer(
+  model: OnnxModel,
+  plan: FreezePlan,
+  frozenAt: (p: FreezePlan, init: string, node: OnnxNode) => boolean,
+  lrOf: (init: string) => number,
+  bnTrain: boolean,
+  config: ExperimentConfig,
+  initial?: Map<string, tf.Tensor>,
+): Trainer {
+  return new Trainer(
+    model,
+    {
+      // +bn-train is the planner's "train" BN policy: frozen parts' BatchNorm keeps training, weight and bias too.
+      trainable: (init, node) => !frozenAt(plan, init, node) || (bnTrain && node.opType === 'BatchNormalization' && (node.inputs[1] === init || node.inputs[2] === init)),
+      // Frozen BatchNorm stays in eval (its statistics fixed) unless the strategy says +bn-train.
+      bnTraining: (node) => bnTrain || !frozenAt(plan, node.inputs[1], node),
+      lr: lrOf,
+      optimizer: config.optimizer === 'sgd' ? { type: 'sgd', momentum: 0.9, weightDecay: 0 } : { type: 'adamw', weightDecay: 0.01 },
+    },
+    initial,
+  );
+}
+
+function evaluate(
+  trainer: Trainer,
+  model: OnnxModel,
+  config: ExperimentConfig,
+  val: number[],
+  cacheable: boolean,
+  features: Map<string, Float32Array> | undefined,
+  shapes: Map<string, number[]> | undefined,
+  outputs: string[],
+  suffix: number[] | undefined,
+  inputName: string,
+  sampleSize: number,
+): { loss: number; acc: number } {
+  let loss = 0;
+  let correct = 0;
+  for (let i = 0; i < val.length; i += 256) {
+    const idx = val.slice(i, i + 256);
+    tf.tidy(() => {
+      const params = new Map<string, tf.Tensor>([...trainer.constants, ...trainer.variables]);
+      const feeds = cacheable
+        ? new Map(outputs.map((o) => [o, tf.tensor(gather(features!.get(o)!, idx, size(shapes!.get(o)!)), [idx.length, ...shapes!.get(o)!])]))
+        : new Map([[inputName, tf.tensor(gather(config.data.x, idx, sampleSize), [idx.length, ...config.data.shape])]]);
+      // The Identity aliases that the trainer replaced with storage of their own must not run again.
+      const nodes = (suffix ?? trainer.nodes).filter((i) => trainer.nodes.includes(i));
+      const out = runGraph(model, feeds, params, { training: false }, nodes).outputs.get(model.graph.outputs[0].name)!;
+      const y = tf.tensor1d(idx.map((k) => config.data.y[k]), 'int32');
+      loss += crossEntropy(out, y).dataSync()[0] * idx.length;
+      const pred = tf.argMax(out, 1).dataSync();
+      idx.forEach((k, j) => (correct += pred[j] === config.data.y[k] ? 1 : 0));
+    });
+  }
+  return { loss: loss / Math.max(1, val.length), acc: correct / Math.max(1, val.length) };
+}
+
+function gather(data: Float32Array, idx: number[], size: number): Float32Array {
+  const out = new Float32Array(idx.length * size);
+  idx.forEach((k, i) => out.set(data.subarray(k * size, (k + 1) * size), i * size));
+  return out;
+}
+
+function size(shape: number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function shuffle<T>(xs: T[], rand: () => number): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [xs[i], xs[j]] = [xs[j], xs[i]];
+  }
+  return xs;
+}

@@ -1,0 +1,72 @@
+// Quick fine-tune runs on the tiny CNN export: the JSON-lines events, each
+// strategy's trainable parameters and prefix caching, reproducibility with a
+// seed, errors that stop one strategy while the others go on, and learning.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { seededRandom, type Dataset } from '../../server/src/experiment/datasets';
+import { parseStrategy, runExperiment, type ExperimentEvent } from '../../server/src/experiment/engine';
+
+const MODEL = path.resolve(__dirname, '../../../test/fixtures/onnx/tiny_cnn.preserve.onnx');
+
+/** 60 images of 5 classes, each class a different colour cast plus noise: learnable from pooled features. */
+function data(): Dataset {
+  const n = 60;
+  const rand = seededRandom(11);
+  const size = 3 * 16 * 16;
+  const x = new Float32Array(n * size);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = i % 5;
+    for (let c = 0; c < 3; c++) for (let k = 0; k < 256; k++) x[i * size + c * 256 + k] = (rand() - 0.5) * 0.5 + (c === y[i] % 3 ? 1 : -0.5) * (y[i] < 3 ? 1 : -1);
+  }
+  return { kind: 'numpy', shape: [3, 16, 16], classes: ['a', 'b', 'c', 'd', 'e'], x, y, sources: [], warnings: [] };
+}
+
+async function run(strategies: string[], epochs = 3): Promise<ExperimentEvent[]> {
+  await tf.setBackend('cpu');
+  tf.env().set('PROD', true);
+  const events: ExperimentEvent[] = [];
+  await runExperiment({ model: MODEL, data: data(), strategies, epochs, batch: 8, seed: 1, valSplit: 0.25, lr: 0.05, optimizer: 'sgd' }, (e) => events.push(e));
+  return events;
+}
+
+test('strategy strings: the preset with +bn-train and +lr-split:F', () => {
+  assert.deepEqual(parseStrategy('freeze-to:layer3+bn-train+lr-split:10'), { preset: 'freeze-to:layer3', bnTrain: true, lrSplit: 10 });
+  assert.deepEqual(parseStrategy('linear-probe'), { preset: 'linear-probe', bnTrain: false, lrSplit: undefined });
+  assert.throws(() => parseStrategy('full+fast'), /unknown strategy suffix '\+fast'/);
+});
+
+test('a run streams start, step, epoch and end events per strategy; the linear probe trains the head on cached features', async () => {
+  const events = await run(['linear-probe', 'full', 'freeze-to:features.1+bn-train', 'gradual:1', 'freeze-to:layer9']);
+  assert.equal(events[0].type, 'start');
+  const start = events[0] as Extract<ExperimentEvent, { type: 'start' }>;
+  assert.deepEqual([start.dataset.train, start.dataset.val, start.backend], [45, 15, 'cpu']);
+  const ends = events.filter((e): e is Extract<ExperimentEvent, { type: 'end' }> => e.type === 'end');
+  assert.deepEqual(ends.map((e) => [e.strategy, e.trainableParams, e.cached]), [
+    ['linear-probe', 85, true],
+    ['full', 1517, false],
+    // features.0 and its BN frozen, but +bn-train keeps that BN's weight and bias training.
+    ['freeze-to:features.1+bn-train', 1517 - 216, false],
+    // Gradual: the last stage unfrozen after each epoch, from the head alone.
+    ['gradual:1', 85 + 32 + 1168, false],
+  ]);
+  // Parameters as the module tree counts them (running statistics are buffers).
+  for (const e of ends) assert.equal(e.totalParams, 1517);
+  const error = events.find((e) => e.type === 'error') as Extract<ExperimentEvent, { type: 'error' }>;
+  assert.equal(error.strategy, 'freeze-to:layer9');
+  assert.match(error.message, /no stage 'layer9'/);
+  const epochs = events.filter((e): e is Extract<ExperimentEvent, { type: 'epoch' }> => e.type === 'epoch' && e.strategy === 'full');
+  assert.deepEqual(epochs.map((e) => e.epoch), [1, 2, 3]);
+  // It learns: the full fine-tune's training loss falls, and beats chance on held-out data.
+  assert.ok(epochs[2].trainLoss < epochs[0].trainLoss, `${epochs[0].trainLoss} -> ${epochs[2].trainLoss}`);
+  assert.ok(ends[1].bestValAcc > 0.2, `val acc ${ends[1].bestValAcc}`);
+  assert.ok(events.filter((e) => e.type === 'step' && e.strategy === 'linear-probe').length === 3 * 6);
+});
+
+test('the same seed gives the same numbers', async () => {
+  const losses = async () => (await run(['linear-probe'], 2)).filter((e) => e.type === 'step').map((e) => (e as { loss: number }).loss);
+  assert.deepEqual(await losses(), await losses());
+});
