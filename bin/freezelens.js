@@ -9,4 +9,6 @@ try {
   process.stderr.write('freezelens: the CLI is not built; run `npm run build` first\n');
   process.exit(2);
 }
-process.exitCode = cli.main(process.argv.slice(2));
+Promise.resolve(cli.main(process.argv.slice(2))).then((code) => {
+  process.exitCode = code;
+});

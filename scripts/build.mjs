@@ -14,8 +14,9 @@ const node = {
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
-  // `vscode` is provided by the editor at run time.
-  external: ['vscode'],
+  // `vscode` is provided by the editor at run time; onnxruntime's native binding and tfjs load from
+  // node_modules (a .node file cannot be bundled, and tfjs's CommonJS build registers its gradients itself).
+  external: ['vscode', 'onnxruntime-node', '@tensorflow/tfjs', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu'],
   // Prefer ES module builds: jsonc-parser's UMD build hides its requires from the bundler.
   mainFields: ['module', 'main'],
 };

@@ -70,3 +70,36 @@ test('the same seed gives the same numbers', async () => {
   const losses = async () => (await run(['linear-probe'], 2)).filter((e) => e.type === 'step').map((e) => (e as { loss: number }).loss);
   assert.deepEqual(await losses(), await losses());
 });
+
+test('freezelens experiment: progress on stderr, a summary table, every event as a JSON line, exit 1 when a strategy fails', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const { spawnSync } = await import('node:child_process');
+  const { zipSync } = await import('fflate');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-experiment-'));
+  try {
+    const d = data();
+    const npy = (descr: string, shape: number[], bytes: Uint8Array) => {
+      let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+      header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+      return Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY', 'latin1'), Buffer.from([1, 0]), Buffer.from(Uint16Array.from([header.length]).buffer), Buffer.from(header, 'latin1'), Buffer.from(bytes)]);
+    };
+    const x = npy('<f4', [60, 3, 16, 16], new Uint8Array(d.x.buffer));
+    const y = npy('<i4', [60], new Uint8Array(d.y.buffer));
+    fs.writeFileSync(path.join(dir, 'd.npz'), zipSync({ 'x.npy': x, 'y.npy': y }));
+    const cli = (...args: string[]) => spawnSync(process.execPath, [path.resolve(__dirname, '../../../bin/freezelens.js'), 'experiment', ...args], { cwd: dir, encoding: 'utf8' });
+    const r = cli('--model', MODEL, '--data', 'd.npz', '--strategies', 'linear-probe,freeze-to:nope', '--epochs', '2', '--batch', '8', '--lr', '0.05', '--optimizer', 'sgd', '--json', 'events.jsonl');
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /linear-probe: epoch 2\/2, train loss [\d.]+, val loss [\d.]+, val acc [\d.]+%/);
+    assert.match(r.stderr, /freeze-to:nope: error: no stage 'nope'/);
+    assert.match(r.stdout, /^strategy +val acc +best +ms\/epoch +samples\/s +peak MB +trainable\nlinear-probe +[\d.]+% +[\d.]+% +\d+ +\d+ +\d+ +85\nfreeze-to:nope +failed\n$/);
+    const events = fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').trim().split('\n').map((l: string) => JSON.parse(l));
+    assert.deepEqual([...new Set(events.map((e: { type: string }) => e.type))], ['start', 'step', 'epoch', 'end', 'error']);
+    assert.equal(cli('--data', 'd.npz').status, 2);
+    const missing = cli('--model', MODEL, '--data', 'nowhere');
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /nowhere: no such folder/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

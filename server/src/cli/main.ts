@@ -13,6 +13,7 @@ import { configuredModelFor, findPyproject, isExcluded, loadPyproject } from '..
 import { createExportsLookup } from '../engine/workspaceIndex';
 import { completeProgram } from '../engine/planTarget';
 import { runPlan } from './plan';
+import { runExperimentCli } from './experiment';
 import { createImportResolver } from '../engine/workspaceImports';
 import { createModelFileLoader } from '../engine/modelFiles';
 import { findTorchVersion, type TorchVersion } from '../config/torchVersion';
@@ -27,6 +28,7 @@ const USAGE = `Usage: freezelens check [options] PATH...
        freezelens models [--call 'Net(num_classes=7)'] [--format text|json] FILE
        freezelens models --catalog NAME [--num-classes N] [--format text|json]
        freezelens plan --model resnet18|FILE.onnx|FILE.py[:var] [--preset PRESET] [plan options]
+       freezelens experiment --model FILE.onnx --data DIR|FILE.csv|FILE.npz [experiment options]
 
 check   Checks Python scripts and Jupyter notebooks for PyTorch parameter-freezing mistakes.
 onnx    Prints an ONNX file's summary, its module tree with counts, and its diagnostics.
@@ -39,6 +41,11 @@ plan    Prints the PyTorch code for a freeze plan (stdout) and its summary (stde
         discriminative:FACTOR. Plan options: --bn eval|frozen|train, --optimizer adamw|adam|sgd,
         --lr 1e-3, --lr-split FACTOR|none, --model-var model, --optimizer-var optimizer,
         --format text|json ({"code", "summary", "plan"}).
+experiment  Trains freeze strategies on an ONNX model and a dataset (an ImageFolder directory, a
+        CSV with a label column, or an .npz with x and y) and compares them. Options:
+        --strategies linear-probe,full (presets, with +bn-train or +lr-split:F), --epochs 3,
+        --batch 32, --seed 0, --val 0.2, --lr 1e-3, --optimizer adamw|sgd, --labels y.npy,
+        --json FILE|- (every event as a JSON line).
 
 Options:
   --format text|json|sarif   output format (default: text)
@@ -63,8 +70,8 @@ const defaultIO: CliIO = {
   stderr: (s) => process.stderr.write(s),
 };
 
-/** Runs the CLI and returns its exit code; never calls process.exit itself. */
-export function main(argv: string[], io: CliIO = defaultIO): number {
+/** Runs the CLI and returns its exit code (a promise for `experiment`); never calls process.exit itself. */
+export function main(argv: string[], io: CliIO = defaultIO): number | Promise<number> {
   const packageRoot = findPackageRoot(__dirname);
   const version = readVersion(packageRoot);
   let parsed;
@@ -88,6 +95,14 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
         'lr-split': { type: 'string' },
         'model-var': { type: 'string' },
         'optimizer-var': { type: 'string' },
+        data: { type: 'string' },
+        labels: { type: 'string' },
+        strategies: { type: 'string' },
+        epochs: { type: 'string' },
+        batch: { type: 'string' },
+        seed: { type: 'string' },
+        val: { type: 'string' },
+        json: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -109,6 +124,7 @@ export function main(argv: string[], io: CliIO = defaultIO): number {
   if (command === 'models') return runModels(paths, values, io);
   if (command === 'onnx') return runOnnx(paths, values, io);
   if (command === 'plan') return runPlan(values, io);
+  if (command === 'experiment') return runExperimentCli(values, io, process.stderr.isTTY === true && io === defaultIO);
   if (command !== 'check') {
     io.stderr(command ? `freezelens: unknown command '${command}'\n\n${USAGE}` : USAGE);
     return 2;
@@ -335,7 +351,7 @@ function readText(p: string): string | undefined {
 }
 
 if (require.main === module) {
-  process.exitCode = main(process.argv.slice(2));
+  void Promise.resolve(main(process.argv.slice(2))).then((code) => (process.exitCode = code));
 }
 
 /** An ONNX export's diagnostics (FRZ101-FRZ105) as findings of `check`, configured like the Python rules. */
