@@ -10,32 +10,16 @@ the rest trains in train mode. OUT.json: {"losses": [...], "gradMax": {param:
 largest |grad| over the steps}, "state": {name: values}}.
 """
 import json
+import os
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class TinyCNN(nn.Module):
-    """The architecture of test/fixtures/onnx/tiny_cnn.* (scripts/gen-onnx-fixtures.py)."""
-
-    def __init__(self, num_classes=5):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1, bias=False),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.Conv2d(8, 16, 3, padding=1),
-            nn.BatchNorm2d(16),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-        )
-        self.dropout = nn.Dropout(0.2)
-        self.fc = nn.Linear(16, num_classes)
-
-    def forward(self, x):
-        return self.fc(self.dropout(torch.flatten(self.features(x), 1)))
+# The fixture's architecture, as scripts/gen-onnx-fixtures.py exported it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from fixture_models import TinyCNN  # noqa: E402
 
 
 def main():
