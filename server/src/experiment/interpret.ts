@@ -167,6 +167,35 @@ const OPS: Record<string, OpFn> = {
     return [tf.squeeze(x!, axes.length > 0 ? axes.map((a) => (a < 0 ? a + x!.rank : a)) : undefined)];
   },
   Shape: (_n, [x]) => [tf.tensor1d(x!.shape, 'int32')],
+  Cast: (n, [x]) => [tf.cast(x!, CAST_TO[int(n, 'to', 1)] ?? 'float32')],
+  Gather: (n, [data, indices]) => {
+    const axis = int(n, 'axis', 0);
+    const a = axis < 0 ? axis + data!.rank : axis;
+    // ONNX allows negative indices (from the end); tf.gather does not.
+    const dim = data!.shape[a] as number;
+    const idx = tf.tidy(() => {
+      const i = tf.cast(indices!, 'int32');
+      return tf.where(tf.less(i, tf.scalar(0, 'int32')), tf.add(i, tf.scalar(dim, 'int32')), i);
+    });
+    return [tf.gather(data!, idx, a)];
+  },
+  Slice: (_n, [x, startsT, endsT, axesT, stepsT]) => {
+    const starts = Array.from(startsT!.dataSync());
+    const ends = Array.from(endsT!.dataSync());
+    const axes = axesT ? Array.from(axesT.dataSync()) : starts.map((_, i) => i);
+    const steps = stepsT ? Array.from(stepsT.dataSync()) : starts.map(() => 1);
+    const begin = x!.shape.map(() => 0);
+    const end = [...(x!.shape as number[])];
+    axes.forEach((ax, k) => {
+      const a = ax < 0 ? ax + x!.rank : ax;
+      const dim = x!.shape[a] as number;
+      const clamp = (v: number) => Math.max(0, Math.min(dim, v < 0 ? v + dim : v));
+      if (steps[k] !== 1) throw new Error('Slice with a step other than 1');
+      begin[a] = clamp(starts[k]);
+      end[a] = clamp(ends[k]);
+    });
+    return [tf.slice(x!, begin, end.map((e, i) => Math.max(0, e - begin[i])))];
+  },
   ReduceMean: (n, [x]) => [tf.mean(x!, attr(n, 'axes')?.ints, int(n, 'keepdims', 1) === 1)],
 };
 
@@ -186,6 +215,9 @@ function pool(n: OnnxNode, x: tf.Tensor, kind: 'max' | 'avg'): tf.Tensor[] {
   const y = kind === 'max' ? tf.maxPool(input, k, s, pad) : tf.avgPool(input, k, s, pad);
   return [toNchw(y)];
 }
+
+/** TensorProto.DataType to the tfjs dtype that holds it: 64-bit integers as int32 (shapes and indices fit). */
+const CAST_TO: Record<number, tf.DataType> = { 1: 'float32', 10: 'float32', 11: 'float32', 6: 'int32', 7: 'int32', 2: 'int32', 3: 'int32', 4: 'int32', 5: 'int32', 9: 'bool' };
 
 /** The ops of a graph (subgraphs included) that this interpreter lacks, with the nodes that use them. */
 export function unsupportedOps(graph: OnnxGraph): Map<string, string[]> {
@@ -208,7 +240,8 @@ export function tensorOf(model: OnnxModel, t: OnnxTensor): tf.Tensor {
     case 1:
       return tf.tensor(new Float32Array(copy), dims, 'float32');
     case 7:
-      return tf.tensor(Int32Array.from(new BigInt64Array(copy), Number), dims, 'int32');
+      // int64 (shapes, indices, Slice's "to the end" as INT64_MAX): clamped into int32, which tfjs holds.
+      return tf.tensor(Int32Array.from(new BigInt64Array(copy), (v) => Number(v > 2147483647n ? 2147483647n : v < -2147483648n ? -2147483648n : v)), dims, 'int32');
     case 6:
       return tf.tensor(new Int32Array(copy), dims, 'int32');
     case 11:

@@ -241,10 +241,19 @@ class Source {
       scale *= 128;
       if ((b & 0x80) === 0) {
         this.next = pos + i + 1;
-        return value;
+        // Past 7 bytes a double cannot hold every value: a negative int64 (axis=-1) is written as
+        // 2^64 - 1 in 10 bytes, and must come back as exactly -1.
+        return i >= 7 ? this.exactVarint(pos, i + 1) : value;
       }
     }
     throw new OnnxError(this.file, pos, 'a varint longer than 10 bytes');
+  }
+
+  /** A long varint decoded exactly as a signed 64-bit integer (two's complement), as a number. */
+  private exactVarint(pos: number, length: number): number {
+    let big = 0n;
+    for (let i = length - 1; i >= 0; i--) big = (big << 7n) | BigInt(this.byte(pos + i) & 0x7f);
+    return Number(BigInt.asIntN(64, big));
   }
 }
 
@@ -433,9 +442,10 @@ class Reader {
 function scalarFromVarint(type: string, v: number): number | boolean {
   if (type === 'bool') return v !== 0;
   if (type === 'sint32' || type === 'sint64') return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
-  if (type === 'uint32' || type === 'uint64') return v;
-  // A negative int32/int64 (or enum) is written as the 64-bit two's complement: 2^64 - |x|.
-  return v >= 2 ** 63 ? v - 2 ** 64 : v;
+  // Long varints arrive already as signed 64-bit values (Source.varint); an unsigned one past 2^63 is
+  // not used by ONNX.
+  if (type === 'uint32' || type === 'uint64') return v < 0 ? v + 2 ** 64 : v;
+  return v;
 }
 
 function fixed32(b: Buffer, type: string): number {
