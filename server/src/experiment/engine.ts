@@ -7,7 +7,7 @@ import { stageLr } from '../plan/codegen';
 import { readOnnx, type OnnxModel, type OnnxNode } from '../onnx/reader';
 import { seededRandom, splitValidation, type Dataset } from './datasets';
 import { runGraph } from './interpret';
-import { cutPrefix, parameterModule, prefixModelBytes } from './prefix';
+import { cutPrefix, parameterModule, prefixModelBytes, type PrefixCut } from './prefix';
 import { crossEntropy, Trainer } from './trainer';
 
 /**
@@ -87,15 +87,13 @@ async function runStrategy(
 ): Promise<void> {
   const { preset, bnTrain, lrSplit } = parseStrategy(strategy);
   const plan = presetPlan(root, preset, { lr: config.lr, optimizer: config.optimizer, headPath, pretrained: true, ...(lrSplit !== undefined ? { lrSplit } : {}), bn: bnTrain ? 'train' : 'eval' });
-  const moduleOf = (init: string, node: OnnxNode) => parameterModule(init, node);
-  const frozenAt = (p: FreezePlan, init: string, node: OnnxNode) => isFrozen(p, moduleOf(init, node));
+  const frozenAt = (p: FreezePlan, init: string, node: OnnxNode) => isFrozen(p, parameterModule(init, node));
   const lrOf = (init: string) => {
     const depth = plan.stages.length - plan.stages.findIndex((s) => s.paths.some((p) => init === p || init.startsWith(`${p}.`)));
     return plan.head?.paths.some((p) => init.startsWith(`${p}.`)) ? plan.lr : stageLr(plan, Math.min(depth, plan.stages.length));
   };
   const input = model.graph.inputs.find((v) => !model.graph.initializers.some((t) => t.name === v.name))!;
-  const sampleSize = config.data.shape.reduce((p, d) => p * d, 1);
-  const batchOf = (idx: number[]) => tf.tensor(gather(config.data.x, idx, sampleSize), [idx.length, ...config.data.shape]);
+  const sampleSize = size(config.data.shape);
   const started = performance.now();
   let peakRss = process.memoryUsage().rss;
   let tensorBytes = 0;
@@ -107,25 +105,14 @@ async function runStrategy(
   // The cut: cached prefix outputs where the prefix is deterministic and the plan does not change it.
   const cut = cutPrefix(model, (init, node) => !frozenAt(plan, init, node));
   const cacheable = plan.gradualEvery === null && cut.deterministic && cut.outputs.length > 0 && !bnTrain;
-  let features: Map<string, Float32Array> | undefined;
-  let featureShapes: Map<string, number[]> | undefined;
-  if (cacheable) {
-    const session = await ort.InferenceSession.create(prefixModelBytes(model.file, cut));
-    features = new Map(cut.outputs.map((o) => [o, new Float32Array(0)]));
-    featureShapes = new Map();
-    const all = Array.from({ length: config.data.y.length }, (_, i) => i);
-    const chunks: Map<string, Float32Array[]> = new Map(cut.outputs.map((o) => [o, []]));
-    for (let i = 0; i < all.length; i += 64) {
-      const idx = all.slice(i, i + 64);
-      const out = await session.run({ [input.name]: new ort.Tensor('float32', gather(config.data.x, idx, sampleSize), [idx.length, ...config.data.shape]) });
-      for (const o of cut.outputs) {
-        chunks.get(o)!.push(out[o].data as Float32Array);
-        featureShapes.set(o, (out[o].dims as number[]).slice(1));
-      }
-    }
-    for (const o of cut.outputs) features.set(o, concat(chunks.get(o)!));
-  }
-  const suffix = cacheable ? model.graph.nodes.map((_, i) => i).filter((i) => !cut.nodes.includes(i)) : undefined;
+  const cached = cacheable ? await runPrefix(model, cut, input.name, config.data) : undefined;
+  // What a batch feeds the graph, and which of its nodes then run: the cached prefix outputs and the
+  // suffix, or the samples and the whole graph.
+  const feedsFor = (idx: number[]): Map<string, tf.Tensor> =>
+    cached
+      ? new Map([...cached].map(([o, f]) => [o, tf.tensor(gather(f.data, idx, size(f.shape)), [idx.length, ...f.shape])]))
+      : new Map([[input.name, tf.tensor(gather(config.data.x, idx, sampleSize), [idx.length, ...config.data.shape])]]);
+  const suffix = cached ? model.graph.nodes.map((_, i) => i).filter((i) => !cut.nodes.includes(i)) : undefined;
 
   let trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config);
   try {
@@ -148,18 +135,10 @@ async function runStrategy(
         const idx = order.slice(i, i + config.batch);
         if (idx.length < 2 && order.length >= 2) continue; // BatchNorm needs two samples
         const s0 = performance.now();
-        const x = cacheable ? undefined : batchOf(idx);
+        const feeds = feedsFor(idx);
         const y = tf.tensor1d(idx.map((k) => config.data.y[k]), 'int32');
-        let value: number;
-        if (cacheable) {
-          const feeds = new Map(cut.outputs.map((o) => [o, tf.tensor(gather(features!.get(o)!, idx, size(featureShapes!.get(o)!)), [idx.length, ...featureShapes!.get(o)!])]));
-          value = trainer.stepWith(feeds, y, suffix!);
-          tf.dispose([...feeds.values()]);
-        } else {
-          value = trainer.step(x!, y);
-          x!.dispose();
-        }
-        y.dispose();
+        const value = trainer.stepWith(feeds, y, suffix ?? trainer.nodes);
+        tf.dispose([...feeds.values(), y]);
         if (!Number.isFinite(value)) throw new Error(`the loss is ${value} at step ${stepNo + 1}: training diverged (try a lower learning rate)`);
         lossSum += value;
         batches++;
@@ -167,7 +146,7 @@ async function runStrategy(
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         tensorBytes = Math.max(tensorBytes, tf.memory().numBytes);
       }
-      const { loss: valLoss, acc } = evaluate(trainer, model, config, val, cacheable, features, featureShapes, cut.outputs, suffix, input.name, sampleSize);
+      const { loss: valLoss, acc } = evaluate(trainer, feedsFor, suffix ?? trainer.nodes, val, config.data.y);
       last = acc;
       best = Math.max(best, acc);
       emit({ type: 'epoch', strategy, epoch: epoch + 1, trainLoss: lossSum / Math.max(1, batches), valLoss, valAcc: acc, msEpoch: performance.now() - t0 });
@@ -186,7 +165,7 @@ async function runStrategy(
       trainableParams: trainable,
       totalParams: subtree(root),
       backend: tf.getBackend(),
-      cached: cacheable,
+      cached: cached !== undefined,
     });
   } finally {
     trainer.dispose();
@@ -216,38 +195,42 @@ function makeTrainer(
   );
 }
 
-function evaluate(
-  trainer: Trainer,
-  model: OnnxModel,
-  config: ExperimentConfig,
-  val: number[],
-  cacheable: boolean,
-  features: Map<string, Float32Array> | undefined,
-  shapes: Map<string, number[]> | undefined,
-  outputs: string[],
-  suffix: number[] | undefined,
-  inputName: string,
-  sampleSize: number,
-): { loss: number; acc: number } {
+/** Validation loss and accuracy, in eval mode, batch by batch. */
+function evaluate(trainer: Trainer, feedsFor: (idx: number[]) => Map<string, tf.Tensor>, nodeIndices: number[], val: number[], labels: Int32Array): { loss: number; acc: number } {
+  const model = trainer.model;
+  // The Identity aliases that the trainer replaced with storage of their own must not run again.
+  const nodes = nodeIndices.filter((i) => trainer.nodes.includes(i));
   let loss = 0;
   let correct = 0;
   for (let i = 0; i < val.length; i += 256) {
     const idx = val.slice(i, i + 256);
     tf.tidy(() => {
       const params = new Map<string, tf.Tensor>([...trainer.constants, ...trainer.variables]);
-      const feeds = cacheable
-        ? new Map(outputs.map((o) => [o, tf.tensor(gather(features!.get(o)!, idx, size(shapes!.get(o)!)), [idx.length, ...shapes!.get(o)!])]))
-        : new Map([[inputName, tf.tensor(gather(config.data.x, idx, sampleSize), [idx.length, ...config.data.shape])]]);
-      // The Identity aliases that the trainer replaced with storage of their own must not run again.
-      const nodes = (suffix ?? trainer.nodes).filter((i) => trainer.nodes.includes(i));
-      const out = runGraph(model, feeds, params, { training: false }, nodes).outputs.get(model.graph.outputs[0].name)!;
-      const y = tf.tensor1d(idx.map((k) => config.data.y[k]), 'int32');
+      const out = runGraph(model, feedsFor(idx), params, { training: false }, nodes).outputs.get(model.graph.outputs[0].name)!;
+      const y = tf.tensor1d(idx.map((k) => labels[k]), 'int32');
       loss += crossEntropy(out, y).dataSync()[0] * idx.length;
       const pred = tf.argMax(out, 1).dataSync();
-      idx.forEach((k, j) => (correct += pred[j] === config.data.y[k] ? 1 : 0));
+      idx.forEach((k, j) => (correct += pred[j] === labels[k] ? 1 : 0));
     });
   }
   return { loss: loss / Math.max(1, val.length), acc: correct / Math.max(1, val.length) };
+}
+
+/** The frozen prefix's outputs for every sample, from onnxruntime, in batches of 64: what each epoch trains on. */
+async function runPrefix(model: OnnxModel, cut: PrefixCut, inputName: string, data: Dataset): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
+  const session = await ort.InferenceSession.create(prefixModelBytes(model.file, cut));
+  const sampleSize = size(data.shape);
+  const chunks = new Map<string, Float32Array[]>(cut.outputs.map((o) => [o, []]));
+  const shapes = new Map<string, number[]>();
+  for (let i = 0; i < data.y.length; i += 64) {
+    const idx = Array.from({ length: Math.min(64, data.y.length - i) }, (_, k) => i + k);
+    const out = await session.run({ [inputName]: new ort.Tensor('float32', gather(data.x, idx, sampleSize), [idx.length, ...data.shape]) });
+    for (const o of cut.outputs) {
+      chunks.get(o)!.push(out[o].data as Float32Array);
+      shapes.set(o, (out[o].dims as number[]).slice(1));
+    }
+  }
+  return new Map(cut.outputs.map((o) => [o, { data: concat(chunks.get(o)!), shape: shapes.get(o)! }]));
 }
 
 function gather(data: Float32Array, idx: number[], size: number): Float32Array {
