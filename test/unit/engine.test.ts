@@ -8,6 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { seededRandom, type Dataset } from '../../server/src/experiment/datasets';
 import { parseStrategy, runExperiment, type ExperimentEvent } from '../../server/src/experiment/engine';
+import { parameterModule } from '../../server/src/experiment/prefix';
+import { Trainer } from '../../server/src/experiment/trainer';
+import { readOnnx } from '../../server/src/onnx/reader';
 
 const MODEL = path.resolve(__dirname, '../../../test/fixtures/onnx/tiny_cnn.preserve.onnx');
 
@@ -102,4 +105,19 @@ test('freezelens experiment: progress on stderr, a summary table, every event as
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('an EVAL export\'s unnamed weights (onnx::Conv_*) train at their module\'s LR, found from the node\'s scope', () => {
+  const model = readOnnx(path.resolve(__dirname, '../../../test/fixtures/onnx/tiny_cnn.eval.onnx'));
+  const seen = new Map<string, string>();
+  const trainer = new Trainer(model, {
+    trainable: () => true,
+    lr: (init, node) => (seen.set(init, parameterModule(init, node)), 0.1),
+    optimizer: { type: 'sgd' },
+  });
+  trainer.dispose();
+  const conv = [...seen].find(([init]) => init.startsWith('onnx::Conv'));
+  assert.ok(conv, [...seen.keys()].join(', '));
+  assert.match(conv[1], /^features\.[03]$/);
+  assert.equal(seen.get('fc.weight'), 'fc');
 });

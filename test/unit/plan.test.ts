@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { catalogReport, type ModelTreeNode } from '../../server/src/engine/models';
 import { styleOf } from '../../server/src/engine/planTarget';
-import { fmt, generateCode, pathExpression } from '../../server/src/plan/codegen';
+import { fmt, generateCode, lrAt, pathExpression } from '../../server/src/plan/codegen';
 import { presetPlan, summarise, toggle, PlanError } from '../../server/src/plan/plan';
 import { stagesOf } from '../../server/src/plan/stages';
 
@@ -158,4 +158,16 @@ test('freezelens plan: code to stdout, summary to stderr, JSON on request, exit 
   assert.equal(cli('--model', 'no-such-net').status, 1);
   assert.equal(cli('--model', 'resnet18', '--bn', 'sometimes').status, 2);
   assert.equal(cli('--preset', 'full').status, 2);
+});
+
+test('the LR of a module path is its param group\'s: the head\'s, its stage\'s, or the head\'s outside every stage', () => {
+  const r = tree('resnet18');
+  const d = presetPlan(r, 'discriminative:2');
+  assert.equal(lrAt(d, 'fc'), 1e-3);
+  assert.equal(lrAt(d, 'fc.weight'), 1e-3);
+  assert.equal(lrAt(d, 'layer4.0.conv1'), 1e-3 / 2);
+  assert.equal(lrAt(d, 'layer3'), 1e-3 / 4);
+  assert.equal(lrAt(d, 'bn1'), 1e-3 / 32);
+  assert.equal(lrAt(presetPlan(r, 'full'), 'layer1.0'), 1e-4);
+  assert.equal(lrAt(d, 'not.a.module'), 1e-3);
 });

@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-node';
 import { onnxTarget } from '../engine/planTarget';
 import { isFrozen, presetPlan, type FreezePlan } from '../plan/plan';
 import { subtree } from '../plan/stages';
-import { stageLr } from '../plan/codegen';
+import { lrAt } from '../plan/codegen';
 import { readOnnx, type OnnxModel, type OnnxNode } from '../onnx/reader';
 import { seededRandom, splitValidation, type Dataset } from './datasets';
 import { runGraph } from './interpret';
@@ -88,10 +88,8 @@ async function runStrategy(
   const { preset, bnTrain, lrSplit } = parseStrategy(strategy);
   const plan = presetPlan(root, preset, { lr: config.lr, optimizer: config.optimizer, headPath, pretrained: true, ...(lrSplit !== undefined ? { lrSplit } : {}), bn: bnTrain ? 'train' : 'eval' });
   const frozenAt = (p: FreezePlan, init: string, node: OnnxNode) => isFrozen(p, parameterModule(init, node));
-  const lrOf = (init: string) => {
-    const depth = plan.stages.length - plan.stages.findIndex((s) => s.paths.some((p) => init === p || init.startsWith(`${p}.`)));
-    return plan.head?.paths.some((p) => init.startsWith(`${p}.`)) ? plan.lr : stageLr(plan, Math.min(depth, plan.stages.length));
-  };
+  // A parameter's LR is its module's, by PyTorch's name or, for an unnamed weight, the node's scope.
+  const lrOf = (init: string, node: OnnxNode) => lrAt(plan, parameterModule(init, node));
   const input = model.graph.inputs.find((v) => !model.graph.initializers.some((t) => t.name === v.name))!;
   const sampleSize = size(config.data.shape);
   const started = performance.now();
@@ -176,7 +174,7 @@ function makeTrainer(
   model: OnnxModel,
   plan: FreezePlan,
   frozenAt: (p: FreezePlan, init: string, node: OnnxNode) => boolean,
-  lrOf: (init: string) => number,
+  lrOf: (init: string, node: OnnxNode) => number,
   bnTrain: boolean,
   config: ExperimentConfig,
   initial?: Map<string, tf.Tensor>,

@@ -30,8 +30,8 @@ export interface TrainerOptions {
   trainable: (initializer: string, node: OnnxNode) => boolean;
   /** A BatchNorm node runs in training mode (batch statistics, running-stat updates): by default where its weight trains. */
   bnTraining?: (node: OnnxNode) => boolean;
-  /** The learning rate of each trainable initializer (param groups). */
-  lr: (initializer: string) => number;
+  /** The learning rate of each trainable initializer (param groups), by its name and the node that reads it. */
+  lr: (initializer: string, node: OnnxNode) => number;
   optimizer: OptimizerConfig;
   /** The graph output that holds the logits; the first output by default. */
   logits?: string;
@@ -42,6 +42,8 @@ export class Trainer {
   /** Constants, and the running statistics that BatchNorm updates. */
   readonly constants = new Map<string, tf.Tensor>();
   private readonly slots = new Map<string, tf.Tensor[]>();
+  /** Each variable's learning rate, fixed when it is made. */
+  private readonly lrs = new Map<string, number>();
   private steps = 0;
 
   /** The nodes a step runs: all but the Identity aliases that the copies below replace. */
@@ -60,7 +62,10 @@ export class Trainer {
     for (const t of g.initializers) {
       const value = initial?.get(t.name) ?? tensorOf(model, t);
       const reader = readers.get(t.name);
-      if (reader && value.dtype === 'float32' && options.trainable(t.name, reader) && !isRunningStat(reader, t.name)) this.variables.set(t.name, tf.variable(value, true));
+      if (reader && value.dtype === 'float32' && options.trainable(t.name, reader) && !isRunningStat(reader, t.name)) {
+        this.variables.set(t.name, tf.variable(value, true));
+        this.lrs.set(t.name, options.lr(t.name, reader));
+      }
       else this.constants.set(t.name, value);
     }
     // Identity aliases of initializers (the exporter's deduplication): copies of their own, so that
@@ -113,7 +118,7 @@ export class Trainer {
 
   private update(name: string, p: tf.Variable, grad: tf.Tensor): void {
     const o = this.options.optimizer;
-    const lr = this.options.lr(name);
+    const lr = this.lrs.get(name)!;
     const wd = o.weightDecay ?? 0;
     if (o.type === 'sgd') {
       // torch.optim.SGD: g += wd * p; buf = momentum * buf + g (the first buf is g); p -= lr * buf.

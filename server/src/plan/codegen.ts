@@ -183,6 +183,18 @@ function paramGroups(root: ModelTreeNode, plan: FreezePlan): Group[] {
   return out;
 }
 
+/**
+ * The LR of the parameters under a module path, as the generated param
+ * groups give it: the head's, its stage's, or the head's for parts outside
+ * every stage.
+ */
+export function lrAt(plan: Pick<FreezePlan, 'lr' | 'decay' | 'lrSplit' | 'stages' | 'head'>, path: string): number {
+  const within = (p: string) => path === p || path.startsWith(`${p}.`);
+  if (plan.head?.paths.some(within)) return plan.lr;
+  const i = plan.stages.findIndex((s) => s.paths.some(within));
+  return i < 0 ? plan.lr : stageLr(plan, plan.stages.length - i);
+}
+
 /** The LR of the stage `depth` stages before the head (the last stage is 1). */
 export function stageLr(plan: Pick<FreezePlan, 'lr' | 'decay' | 'lrSplit'>, depth: number): number {
   if (plan.decay !== null) return plan.lr * plan.decay ** depth;
