@@ -135,6 +135,7 @@ test('paths, learning rates and the script\'s style as Python spells them', () =
   assert.deepEqual([fmt(1e-3), fmt(1e-4), fmt(0.05), fmt(3.846e-4), fmt(2.5e-5)], ['1e-3', '1e-4', '0.05', '3.846e-4', '2.5e-5']);
   assert.deepEqual(styleOf('import torch\nimport torch.nn as nn\nopt = torch.optim.SGD(model.parameters())\n', 'net'), { model: 'net', optimizer: 'opt', nn: 'nn', torch: 'torch' });
   assert.equal(styleOf('import torch\nfrom torch import nn\n', 'model').nn, 'nn');
+  assert.equal(styleOf('from torch import optim, nn as tnn\n', 'model').nn, 'tnn');
   assert.equal(styleOf('import torch\n', 'model').nn, 'torch.nn');
 });
 

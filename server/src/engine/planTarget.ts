@@ -102,7 +102,8 @@ function newModulePath(n: ModelTreeNode): string | undefined {
  * construction text (no variable) keeps the default name.
  */
 export function styleOf(text: string, modelVar: string): CodeStyle {
-  const nnAlias = /^\s*import\s+torch\.nn\s+as\s+(\w+)\s*$/m.exec(text)?.[1] ?? /^\s*from\s+torch\s+import\s+(?:.*,\s*)?nn(?:\s+as\s+(\w+))?/m.exec(text)?.slice(1).find(Boolean) ?? (/^\s*from\s+torch\s+import\s+(?:.*,\s*)?nn\b/m.test(text) ? 'nn' : undefined);
+  const fromTorch = /^\s*from\s+torch\s+import\s+(?:.*,\s*)?nn\b(?:\s+as\s+(\w+))?/m.exec(text);
+  const nnAlias = /^\s*import\s+torch\.nn\s+as\s+(\w+)\s*$/m.exec(text)?.[1] ?? (fromTorch ? (fromTorch[1] ?? 'nn') : undefined);
   const torchAlias = /^\s*import\s+torch\s+as\s+(\w+)\s*$/m.exec(text)?.[1] ?? 'torch';
   const optimizer = /^\s*(\w+)\s*=\s*(?:torch\.)?optim\.\w+\(/m.exec(text)?.[1] ?? DEFAULT_STYLE.optimizer;
   return {
