@@ -16,7 +16,8 @@ const node = {
   logLevel: 'warning',
   // `vscode` is provided by the editor at run time; onnxruntime's native binding and tfjs load from
   // node_modules (a .node file cannot be bundled, and tfjs's CommonJS build registers its gradients itself).
-  external: ['vscode', 'onnxruntime-node', '@tensorflow/tfjs', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu'],
+  // The wasm backend finds its .wasm files beside its own module; the native ones are optional and may be absent.
+  external: ['vscode', 'onnxruntime-node', '@tensorflow/tfjs', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
   // Prefer ES module builds: jsonc-parser's UMD build hides its requires from the bundler.
   mainFields: ['module', 'main'],
 };
@@ -30,6 +31,8 @@ const builds = [
   { ...node, entryPoints: ['client/src/extension.ts'], outfile: 'dist/client/extension.js' },
   { ...node, entryPoints: ['server/src/lsp/server.ts'], outfile: 'dist/server/server.js' },
   { ...node, entryPoints: ['server/src/cli/main.ts'], outfile: 'dist/cli/freezelens.js' },
+  // The experiment process (server/src/experiment/process.ts forks it).
+  { ...node, entryPoints: ['server/src/experiment/worker.ts'], outfile: 'dist/experiment/worker.js' },
   webview('webview/src/main.ts', 'dist/webview/main.js'),
   webview('webview/src/onnx.ts', 'dist/webview/onnx.js'),
 ];

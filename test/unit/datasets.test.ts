@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { zipSync } from 'fflate';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import { npy } from './experimentData';
 import { DatasetError, IMAGENET_MEAN, IMAGENET_STD, loadCsv, loadImageFolder, loadNumpy, parseNpy, resize, splitValidation } from '../../server/src/experiment/datasets';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-datasets-'));
@@ -109,18 +110,6 @@ test('CSV: numeric features and a label column (named or last), labels as names 
   expectError(() => loadCsv(path.join(dir, 'single.csv')), path.join(dir, 'single.csv'), /only one class/);
   expectError(() => loadCsv(path.join(dir, 'named.csv'), { label: 'species' }), path.join(dir, 'named.csv'), /no column 'species'/);
 });
-
-/** A .npy file as NumPy writes it (format version 1). */
-function npy(descr: string, shape: number[], data: ArrayBufferView): Buffer {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-  const pre = Buffer.alloc(10);
-  pre.writeUInt8(0x93, 0);
-  pre.write('NUMPY', 1, 'latin1');
-  pre.writeUInt8(1, 6);
-  pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
-}
 
 test('NumPy: an .npz with x and y, or two .npy files; int64 labels; mismatched sizes and unsupported arrays are named', () => {
   const x = npy('<f4', [3, 2, 2], Float32Array.from({ length: 12 }, (_, i) => i / 2));

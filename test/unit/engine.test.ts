@@ -6,33 +6,20 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { seededRandom, type Dataset } from '../../server/src/experiment/datasets';
-import { parseStrategy, runExperiment, type ExperimentEvent } from '../../server/src/experiment/engine';
+import { runExperiment, type ExperimentEvent } from '../../server/src/experiment/engine';
+import { parseStrategy } from '../../server/src/experiment/request';
 import { parameterModule } from '../../server/src/experiment/prefix';
 import { Trainer } from '../../server/src/experiment/trainer';
 import { readOnnx } from '../../server/src/onnx/reader';
+import { colourCasts, TINY_CNN, writeNpz } from './experimentData';
 
-const MODEL = path.resolve(__dirname, '../../../test/fixtures/onnx/tiny_cnn.preserve.onnx');
-
-/** 60 images of 5 classes, each class a different colour cast plus noise: learnable from pooled features. */
-function data(): Dataset {
-  const n = 60;
-  const rand = seededRandom(11);
-  const size = 3 * 16 * 16;
-  const x = new Float32Array(n * size);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 5;
-    for (let c = 0; c < 3; c++) for (let k = 0; k < 256; k++) x[i * size + c * 256 + k] = (rand() - 0.5) * 0.5 + (c === y[i] % 3 ? 1 : -0.5) * (y[i] < 3 ? 1 : -1);
-  }
-  return { kind: 'numpy', shape: [3, 16, 16], classes: ['a', 'b', 'c', 'd', 'e'], x, y, sources: [], warnings: [] };
-}
+const MODEL = TINY_CNN;
 
 async function run(strategies: string[], epochs = 3): Promise<ExperimentEvent[]> {
   await tf.setBackend('cpu');
   tf.env().set('PROD', true);
   const events: ExperimentEvent[] = [];
-  await runExperiment({ model: MODEL, data: data(), strategies, epochs, batch: 8, seed: 1, valSplit: 0.25, lr: 0.05, optimizer: 'sgd' }, (e) => events.push(e));
+  await runExperiment({ model: MODEL, data: colourCasts(), strategies, epochs, batch: 8, seed: 1, valSplit: 0.25, lr: 0.05, optimizer: 'sgd' }, (e) => events.push(e));
   return events;
 }
 
@@ -78,18 +65,9 @@ test('freezelens experiment: progress on stderr, a summary table, every event as
   const fs = await import('node:fs');
   const os = await import('node:os');
   const { spawnSync } = await import('node:child_process');
-  const { zipSync } = await import('fflate');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-experiment-'));
   try {
-    const d = data();
-    const npy = (descr: string, shape: number[], bytes: Uint8Array) => {
-      let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-      header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
-      return Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY', 'latin1'), Buffer.from([1, 0]), Buffer.from(Uint16Array.from([header.length]).buffer), Buffer.from(header, 'latin1'), Buffer.from(bytes)]);
-    };
-    const x = npy('<f4', [60, 3, 16, 16], new Uint8Array(d.x.buffer));
-    const y = npy('<i4', [60], new Uint8Array(d.y.buffer));
-    fs.writeFileSync(path.join(dir, 'd.npz'), zipSync({ 'x.npy': x, 'y.npy': y }));
+    writeNpz(path.join(dir, 'd.npz'), colourCasts());
     const cli = (...args: string[]) => spawnSync(process.execPath, [path.resolve(__dirname, '../../../bin/freezelens.js'), 'experiment', ...args], { cwd: dir, encoding: 'utf8' });
     const r = cli('--model', MODEL, '--data', 'd.npz', '--strategies', 'linear-probe,freeze-to:nope', '--epochs', '2', '--batch', '8', '--lr', '0.05', '--optimizer', 'sgd', '--json', 'events.jsonl');
     assert.equal(r.status, 1, r.stderr);
@@ -101,7 +79,7 @@ test('freezelens experiment: progress on stderr, a summary table, every event as
     assert.equal(cli('--data', 'd.npz').status, 2);
     const missing = cli('--model', MODEL, '--data', 'nowhere');
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /nowhere: no such folder/);
+    assert.match(missing.stderr, /nowhere: no such file or folder/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

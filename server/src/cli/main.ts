@@ -28,7 +28,7 @@ const USAGE = `Usage: freezelens check [options] PATH...
        freezelens models [--call 'Net(num_classes=7)'] [--format text|json] FILE
        freezelens models --catalog NAME [--num-classes N] [--format text|json]
        freezelens plan --model resnet18|FILE.onnx|FILE.py[:var] [--preset PRESET] [plan options]
-       freezelens experiment --model FILE.onnx --data DIR|FILE.csv|FILE.npz [experiment options]
+       freezelens experiment [--model FILE.onnx --data DIR|FILE.csv|FILE.npz] [experiment options]
 
 check   Checks Python scripts and Jupyter notebooks for PyTorch parameter-freezing mistakes.
 onnx    Prints an ONNX file's summary, its module tree with counts, and its diagnostics.
@@ -42,10 +42,13 @@ plan    Prints the PyTorch code for a freeze plan (stdout) and its summary (stde
         --lr 1e-3, --lr-split FACTOR|none, --model-var model, --optimizer-var optimizer,
         --format text|json ({"code", "summary", "plan"}).
 experiment  Trains freeze strategies on an ONNX model and a dataset (an ImageFolder directory, a
-        CSV with a label column, or an .npz with x and y) and compares them. Options:
+        CSV with a label column, or an .npz with x and y) and compares them; without --model
+        and --data it runs the demo in examples/experiment/. Options:
         --strategies linear-probe,full (presets, with +bn-train or +lr-split:F), --epochs 3,
         --batch 32, --seed 0, --val 0.2, --lr 1e-3, --optimizer adamw|sgd, --labels y.npy,
-        --json FILE|- (every event as a JSON line).
+        --backend tensorflow-gpu|tensorflow|wasm|cpu (default: the first that loads),
+        --budget SECONDS (wall clock), --memory MB (resident memory cap),
+        --json FILE|- (every event as a JSON line). Ctrl-C cancels after the current step.
 
 Options:
   --format text|json|sarif   output format (default: text)
@@ -103,6 +106,9 @@ export function main(argv: string[], io: CliIO = defaultIO): number | Promise<nu
         seed: { type: 'string' },
         val: { type: 'string' },
         json: { type: 'string' },
+        backend: { type: 'string' },
+        budget: { type: 'string' },
+        memory: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },

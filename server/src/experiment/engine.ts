@@ -6,6 +6,7 @@ import { subtree } from '../plan/stages';
 import { lrAt } from '../plan/codegen';
 import { readOnnx, type OnnxModel, type OnnxNode } from '../onnx/reader';
 import { seededRandom, splitValidation, type Dataset } from './datasets';
+import { parseStrategy } from './request';
 import { runGraph } from './interpret';
 import { cutPrefix, parameterModule, prefixModelBytes, type PrefixCut } from './prefix';
 import { crossEntropy, Trainer } from './trainer';
@@ -33,6 +34,25 @@ export interface ExperimentConfig {
   valSplit: number;
   lr: number;
   optimizer: 'sgd' | 'adamw';
+  /** The backend's name as FreezeLens reports it (tensorflow-gpu, tensorflow, wasm, cpu); tfjs's by default. */
+  backend?: string;
+  /** Wall-clock budget of the whole run: the strategy that runs it out stops, later ones do not start. */
+  budgetMs?: number;
+  /** Resident memory cap: a strategy whose process grows past it stops, the next one starts afresh. */
+  memoryCapMB?: number;
+  /** Set by the caller to stop the run: checked after every step. */
+  cancel?: { requested: boolean };
+}
+
+/** Why a run stops early: a strategy's error, the budget, the memory cap, or the user. */
+export class StopRun extends Error {
+  constructor(
+    message: string,
+    /** Whether the strategies after this one are skipped too (cancelled, or out of time). */
+    readonly skipRest: boolean,
+  ) {
+    super(message);
+  }
 }
 
 export type ExperimentEvent =
@@ -40,39 +60,47 @@ export type ExperimentEvent =
   | { type: 'step'; strategy: string; step: number; loss: number; ms: number }
   | { type: 'epoch'; strategy: string; epoch: number; trainLoss: number; valLoss: number; valAcc: number; msEpoch: number }
   | { type: 'end'; strategy: string; valAcc: number; bestValAcc: number; msPerEpoch: number; samplesPerSec: number; peakRssMB: number; tensorMB: number; trainableParams: number; totalParams: number; backend: string; cached: boolean }
-  | { type: 'error'; strategy: string; message: string };
-
-/** A strategy string: the preset, the BN policy for frozen parts, and the backbone LR divisor. */
-export function parseStrategy(s: string): { preset: string; bnTrain: boolean; lrSplit: number | null | undefined } {
-  const [preset, ...suffixes] = s.split('+');
-  let bnTrain = false;
-  let lrSplit: number | null | undefined;
-  for (const suffix of suffixes) {
-    if (suffix === 'bn-train') bnTrain = true;
-    else if (suffix.startsWith('lr-split:')) lrSplit = Number(suffix.slice('lr-split:'.length));
-    else throw new Error(`unknown strategy suffix '+${suffix}' in ${s}; expected +bn-train or +lr-split:FACTOR`);
-  }
-  return { preset, bnTrain, lrSplit };
-}
+  /** A strategy's failure (the others go on), or with `strategy: null` the run's (unusable data, model or backend). */
+  | { type: 'error'; strategy: string | null; message: string };
 
 export async function runExperiment(config: ExperimentConfig, emit: (e: ExperimentEvent) => void): Promise<void> {
   const model = readOnnx(config.model);
   const target = onnxTarget(config.model);
   const { train, val } = splitValidation(config.data.y.length, config.valSplit, config.seed);
+  const started = performance.now();
   emit({
     type: 'start',
-    backend: tf.getBackend(),
+    backend: backendName(config),
     model: config.model,
     dataset: { kind: config.data.kind, samples: config.data.y.length, classes: config.data.classes, shape: config.data.shape, train: train.length, val: val.length, warnings: config.data.warnings },
     strategies: config.strategies,
   });
+  let skipped: string | undefined;
   for (const strategy of config.strategies) {
+    if (skipped) {
+      emit({ type: 'error', strategy, message: `not run: ${skipped}` });
+      continue;
+    }
     try {
-      await runStrategy(config, model, target.report.root, target.headPath, strategy, train, val, emit);
+      await runStrategy(config, model, target.report.root, target.headPath, strategy, train, val, emit, () => limitReached(config, started));
     } catch (e) {
       emit({ type: 'error', strategy, message: (e as Error).message });
+      if (e instanceof StopRun && e.skipRest) skipped = e.message;
     }
   }
+}
+
+function backendName(config: ExperimentConfig): string {
+  return config.backend ?? tf.getBackend();
+}
+
+/** Checked after every step: a cancel, the budget or the memory cap ends the strategy. */
+function limitReached(config: ExperimentConfig, started: number): void {
+  if (config.cancel?.requested) throw new StopRun('cancelled', true);
+  const elapsed = performance.now() - started;
+  if (config.budgetMs !== undefined && elapsed > config.budgetMs) throw new StopRun(`the wall-clock budget of ${(config.budgetMs / 1000).toFixed(1)} s ran out`, true);
+  const rssMB = process.memoryUsage().rss / 2 ** 20;
+  if (config.memoryCapMB !== undefined && rssMB > config.memoryCapMB) throw new StopRun(`the memory cap of ${config.memoryCapMB} MB was exceeded (resident ${rssMB.toFixed(0)} MB)`, false);
 }
 
 async function runStrategy(
@@ -84,6 +112,7 @@ async function runStrategy(
   train: number[],
   val: number[],
   emit: (e: ExperimentEvent) => void,
+  checkLimits: () => void,
 ): Promise<void> {
   const { preset, bnTrain, lrSplit } = parseStrategy(strategy);
   const plan = presetPlan(root, preset, { lr: config.lr, optimizer: config.optimizer, headPath, pretrained: true, ...(lrSplit !== undefined ? { lrSplit } : {}), bn: bnTrain ? 'train' : 'eval' });
@@ -143,6 +172,9 @@ async function runStrategy(
         emit({ type: 'step', strategy, step: ++stepNo, loss: value, ms: performance.now() - s0 });
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         tensorBytes = Math.max(tensorBytes, tf.memory().numBytes);
+        // Between steps the event loop runs (a cancel message arrives), and the limits are checked.
+        await new Promise(setImmediate);
+        checkLimits();
       }
       const { loss: valLoss, acc } = evaluate(trainer, feedsFor, suffix ?? trainer.nodes, val, config.data.y);
       last = acc;
@@ -162,7 +194,7 @@ async function runStrategy(
       tensorMB: tensorBytes / 2 ** 20,
       trainableParams: trainable,
       totalParams: subtree(root),
-      backend: tf.getBackend(),
+      backend: backendName(config),
       cached: cached !== undefined,
     });
   } finally {

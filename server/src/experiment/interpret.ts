@@ -62,6 +62,15 @@ const OPS: Record<string, OpFn> = {
   Relu: (_n, [x]) => [tf.relu(x!)],
   Sigmoid: (_n, [x]) => [tf.sigmoid(x!)],
   Erf: (_n, [x]) => [tf.erf(x!)],
+  Tanh: (_n, [x]) => [tf.tanh(x!)],
+  Gelu: (n, [x]) => {
+    // ONNX opset 20's Gelu: exact (erf) or PyTorch's tanh approximation.
+    if (attr(n, 'approximate')?.s === 'tanh') {
+      const inner = tf.mul(tf.add(x!, tf.mul(tf.pow(x!, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+      return [tf.mul(tf.mul(x!, 0.5), tf.add(tf.tanh(inner), 1))];
+    }
+    return [tf.mul(tf.mul(x!, 0.5), tf.add(tf.erf(tf.mul(x!, Math.SQRT1_2)), 1))];
+  },
   Sqrt: (_n, [x]) => [tf.sqrt(x!)],
   Add: (_n, [a, b]) => [tf.add(a!, b!)],
   Sub: (_n, [a, b]) => [tf.sub(a!, b!)],
@@ -96,7 +105,7 @@ const OPS: Record<string, OpFn> = {
     if (c) y = tf.add(y, float(n, 'beta', 1) === 1 ? c : tf.mul(c, float(n, 'beta', 1)));
     return [y];
   },
-  MatMul: (_n, [a, b]) => [tf.matMul(a!, b!)],
+  MatMul: (_n, [a, b]) => [matMul(a!, b!)],
   Conv: (n, [x, w, b]) => {
     const group = int(n, 'group', 1);
     const strides = ints(n, 'strides', [1, 1]) as [number, number];
@@ -186,18 +195,66 @@ const OPS: Record<string, OpFn> = {
     const steps = stepsT ? Array.from(stepsT.dataSync()) : starts.map(() => 1);
     const begin = x!.shape.map(() => 0);
     const end = [...(x!.shape as number[])];
+    const stepped: [number, number[]][] = [];
     axes.forEach((ax, k) => {
       const a = ax < 0 ? ax + x!.rank : ax;
       const dim = x!.shape[a] as number;
-      const clamp = (v: number) => Math.max(0, Math.min(dim, v < 0 ? v + dim : v));
-      if (steps[k] !== 1) throw new Error('Slice with a step other than 1');
-      begin[a] = clamp(starts[k]);
-      end[a] = clamp(ends[k]);
+      const step = steps[k];
+      if (step === 1) {
+        const clamp = (v: number) => Math.max(0, Math.min(dim, v < 0 ? v + dim : v));
+        begin[a] = clamp(starts[k]);
+        end[a] = clamp(ends[k]);
+        return;
+      }
+      // Any other step (negative too) picks its indices by ONNX's clamping rules, and Gather takes them:
+      // tfjs's stridedSlice has no gradient.
+      const lo = step > 0 ? 0 : -1;
+      const hi = step > 0 ? dim : dim - 1;
+      const clamp = (v: number) => Math.max(lo, Math.min(hi, v < 0 ? v + dim : v));
+      const picked: number[] = [];
+      for (let i = clamp(starts[k]); step > 0 ? i < clamp(ends[k]) : i > clamp(ends[k]); i += step) picked.push(i);
+      stepped.push([a, picked]);
     });
-    return [tf.slice(x!, begin, end.map((e, i) => Math.max(0, e - begin[i])))];
+    let y = tf.slice(x!, begin, end.map((e, i) => Math.max(0, e - begin[i])));
+    for (const [a, picked] of stepped) y = tf.gather(y, tf.tensor1d(picked, 'int32'), a);
+    return [y];
+  },
+  LayerNormalization: (n, [x, scale, bias]) => {
+    const axis = int(n, 'axis', -1);
+    const first = axis < 0 ? axis + x!.rank : axis;
+    const axes = Array.from({ length: x!.rank - first }, (_, i) => first + i);
+    const { mean, variance } = tf.moments(x!, axes, true);
+    const y = tf.mul(tf.div(tf.sub(x!, mean), tf.sqrt(tf.add(variance, float(n, 'epsilon', 1e-5)))), scale!);
+    return [bias ? tf.add(y, bias) : y];
+  },
+  Expand: (_n, [x, shapeT]) => {
+    // ONNX broadcasts both ways: a 1 in the target keeps the input's dimension.
+    const target = Array.from(shapeT!.dataSync());
+    const rank = Math.max(target.length, x!.rank);
+    const xs = [...Array(rank - x!.rank).fill(1), ...x!.shape];
+    const ts = [...Array(rank - target.length).fill(1), ...target];
+    const shape = xs.map((d, i) => (ts[i] === 1 ? d : ts[i]));
+    return [tf.broadcastTo(x!.rank < rank ? tf.reshape(x!, xs) : x!, shape)];
   },
   ReduceMean: (n, [x]) => [tf.mean(x!, attr(n, 'axes')?.ints, int(n, 'keepdims', 1) === 1)],
 };
+
+/**
+ * numpy's matmul: batch dimensions broadcast. tfjs's BatchMatMul broadcasts
+ * forwards but its gradient then has the broadcast shape, so the batch
+ * dimensions are made explicit here: a weight [k, n] (a Linear on a
+ * sequence) multiplies the flattened rows, other shapes broadcast first.
+ */
+function matMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (a.rank < 2 || b.rank < 2) throw new Error('MatMul of a vector is not supported');
+  const k = a.shape[a.rank - 1] as number;
+  if (b.rank === 2) return tf.reshape(tf.matMul(tf.reshape(a, [-1, k]), b as tf.Tensor2D), [...a.shape.slice(0, -1), b.shape[1] as number]);
+  const rank = Math.max(a.rank, b.rank);
+  const batchOf = (t: tf.Tensor) => [...Array(rank - t.rank).fill(1), ...t.shape.slice(0, -2)];
+  const batch = batchOf(a).map((d, i) => Math.max(d, batchOf(b)[i]));
+  const full = (t: tf.Tensor) => tf.broadcastTo(tf.reshape(t, [...batchOf(t), ...t.shape.slice(-2)]), [...batch, ...t.shape.slice(-2)]);
+  return tf.matMul(full(a), full(b));
+}
 
 function pool(n: OnnxNode, x: tf.Tensor, kind: 'max' | 'avg'): tf.Tensor[] {
   const k = ints(n, 'kernel_shape', [1, 1]) as [number, number];

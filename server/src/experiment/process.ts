@@ -1,0 +1,103 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ExperimentEvent } from './engine';
+import type { ExperimentRequest } from './request';
+import type { FromWorker, ToWorker } from './worker';
+
+/**
+ * Runs an experiment in a child process (worker.ts) and relays its events.
+ * The parent survives whatever the child does: an out-of-memory abort, a
+ * native crash or a kill becomes one `error` event that says so.
+ *
+ * Limits are enforced on both sides. The child checks cancel, budget and
+ * memory cap after every step; the parent kills it when a cancel is not
+ * honoured within `graceMs` (a step that hangs in native code) or the
+ * budget is overrun by as much, and caps its JavaScript heap at the memory
+ * cap.
+ */
+
+export interface ExperimentHandle {
+  /** Asks the child to stop after its current step; kills it if it has not within the grace period. */
+  cancel(): void;
+  /** Resolves when the child has exited; every event has been delivered by then. */
+  done: Promise<{ finished: boolean }>;
+  readonly pid: number | undefined;
+}
+
+export interface ProcessOptions {
+  /** The worker script (worker.js next to this module, or in dist/experiment/). */
+  workerPath?: string;
+  /** How long a cancel or an overrun budget waits for the child before killing it; 5 s by default. */
+  graceMs?: number;
+}
+
+export function startExperiment(request: ExperimentRequest, onEvent: (e: ExperimentEvent) => void, options: ProcessOptions = {}): ExperimentHandle {
+  const graceMs = options.graceMs ?? 5000;
+  const execArgv = request.memoryCapMB ? [`--max-old-space-size=${Math.max(64, Math.round(request.memoryCapMB))}`] : [];
+  const child: ChildProcess = fork(options.workerPath ?? workerScript(), [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  let finished = false;
+  let cancelled = false;
+  let killedFor: string | undefined;
+  let current: string | null = null;
+  const ended = new Set<string>();
+  child.on('message', (m: FromWorker) => {
+    if (m.type === 'finished') {
+      finished = true;
+      return;
+    }
+    if (m.type === 'step' || m.type === 'epoch') current = m.strategy;
+    if ((m.type === 'end' || m.type === 'error') && m.strategy) ended.add(m.strategy);
+    onEvent(m);
+  });
+  const killAfterGrace = (reason: string) =>
+    setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) {
+        killedFor = reason;
+        child.kill('SIGKILL');
+      }
+    }, graceMs).unref();
+  const budgetTimer = request.budgetMs !== undefined ? setTimeout(() => killAfterGrace(`the wall-clock budget of ${(request.budgetMs! / 1000).toFixed(1)} s ran out`), request.budgetMs).unref() : undefined;
+
+  const done = new Promise<{ finished: boolean }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      if (budgetTimer) clearTimeout(budgetTimer);
+      if (!finished) {
+        // The child died before saying it had finished: the strategy it was on, and those after it, did not end.
+        const why = killedFor ?? (cancelled ? 'cancelled' : crashReason(code, signal, stderr));
+        const unfinished = request.strategies.filter((s) => !ended.has(s));
+        if (unfinished.length === 0) onEvent({ type: 'error', strategy: null, message: why });
+        for (const s of unfinished) onEvent({ type: 'error', strategy: s, message: s === current || current === null ? why : `not run: ${why}` });
+      }
+      resolve({ finished });
+    });
+  });
+  child.send({ type: 'run', request } satisfies ToWorker);
+  return {
+    pid: child.pid,
+    done,
+    cancel() {
+      if (cancelled || child.exitCode !== null) return;
+      cancelled = true;
+      if (child.connected) child.send({ type: 'cancel' } satisfies ToWorker);
+      killAfterGrace('cancelled');
+    },
+  };
+}
+
+function crashReason(code: number | null, signal: NodeJS.Signals | null, stderr: string): string {
+  const oom = /heap out of memory|Reached heap limit|Cannot allocate|bad_alloc|Out of memory/i.test(stderr);
+  const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
+  const tail = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+  return `the experiment process ${how}${oom ? ': it ran out of memory (lower --batch, or raise --memory)' : ''}${tail && !oom ? `: ${tail}` : ''}`;
+}
+
+/** worker.js: beside this module when compiled file by file, in dist/experiment/ when bundled. */
+function workerScript(): string {
+  const candidates = [path.join(__dirname, 'worker.js'), path.join(__dirname, '..', 'experiment', 'worker.js')];
+  const found = candidates.find((c) => fs.existsSync(c));
+  if (!found) throw new Error(`the experiment worker is missing (looked for ${candidates.join(', ')}); run npm run build`);
+  return found;
+}

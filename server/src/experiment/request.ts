@@ -1,0 +1,59 @@
+import { readOnnx } from '../onnx/reader';
+import { DatasetError, loadCsv, loadImageFolder, loadNumpy, type Dataset } from './datasets';
+
+/** tfjs's backends in the order they are tried: CUDA, native CPU, wasm, pure JS (see backend.ts). */
+export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/**
+ * What a caller (the CLI, the language server, the panel) asks the
+ * experiment process to run: files and settings only, so that it crosses
+ * the process boundary as JSON and the data is loaded in the child.
+ */
+export interface ExperimentRequest {
+  /** The ONNX model file. */
+  model: string;
+  /** An ImageFolder directory, a CSV, or .npz / .npy arrays. */
+  data: string;
+  /** The labels' .npy file, where `data` is the samples' .npy. */
+  labels?: string;
+  /** Image normalisation (ImageNet's by default). */
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  strategies: string[];
+  epochs: number;
+  batch: number;
+  seed: number;
+  valSplit: number;
+  lr: number;
+  optimizer: 'sgd' | 'adamw';
+  /** Forces a backend; otherwise the first that loads (see backend.ts). */
+  backend?: BackendName;
+  budgetMs?: number;
+  memoryCapMB?: number;
+}
+
+/** Loads the request's data: an image folder is resized to the model's input size. */
+export function loadRequestData(request: Pick<ExperimentRequest, 'model' | 'data' | 'labels' | 'mean' | 'std'>): Dataset {
+  const file = request.data;
+  if (file.endsWith('.csv')) return loadCsv(file);
+  if (file.endsWith('.npz') || file.endsWith('.npy')) return loadNumpy(file, request.labels);
+  const input = readOnnx(request.model).graph.inputs[0];
+  const dims = input?.dims ?? [];
+  const [h, w] = dims.slice(2);
+  if (dims.length !== 4 || typeof h !== 'number' || typeof w !== 'number') throw new DatasetError(request.model, `the model's input ${input?.name ?? ''} has no fixed image size (dims ${JSON.stringify(dims)}); images cannot be resized to it`);
+  return loadImageFolder(file, { size: [h, w], ...(request.mean ? { mean: request.mean } : {}), ...(request.std ? { std: request.std } : {}) });
+}
+
+/** A strategy string: the preset, the BN policy for frozen parts, and the backbone LR divisor. */
+export function parseStrategy(s: string): { preset: string; bnTrain: boolean; lrSplit: number | null | undefined } {
+  const [preset, ...suffixes] = s.split('+');
+  let bnTrain = false;
+  let lrSplit: number | null | undefined;
+  for (const suffix of suffixes) {
+    if (suffix === 'bn-train') bnTrain = true;
+    else if (suffix.startsWith('lr-split:')) lrSplit = Number(suffix.slice('lr-split:'.length));
+    else throw new Error(`unknown strategy suffix '+${suffix}' in ${s}; expected +bn-train or +lr-split:FACTOR`);
+  }
+  return { preset, bnTrain, lrSplit };
+}
