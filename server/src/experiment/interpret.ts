@@ -112,10 +112,9 @@ const OPS: Record<string, OpFn> = {
     const dil = ints(n, 'dilations', [1, 1]) as [number, number];
     if (x!.rank !== 4) throw new Error(`${n.name}: only 2-D convolutions are supported`);
     const p = pads(n, 2);
-    let input = toNhwc(x!) as tf.Tensor4D;
-    let pad: 'same' | 'valid' = 'valid';
-    if (p === 'same') pad = 'same';
-    else if (p !== 'valid') input = padNhwc(input, p);
+    const input = toNhwc(x!) as tf.Tensor4D;
+    // Explicit padding goes to the convolution itself: a separate pad would cost a copy forwards and a slice backwards.
+    const pad: 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] = p === 'same' || p === 'valid' ? p : [[0, 0], p[0], p[1], [0, 0]];
     const inC = x!.shape[1] as number;
     let y: tf.Tensor4D;
     if (group === 1) {

@@ -41,7 +41,8 @@ export class Trainer {
   readonly variables = new Map<string, tf.Variable>();
   /** Constants, and the running statistics that BatchNorm updates. */
   readonly constants = new Map<string, tf.Tensor>();
-  private readonly slots = new Map<string, tf.Tensor[]>();
+  /** Optimizer state per parameter: SGD's momentum buffer, AdamW's two moments. */
+  private readonly slots = new Map<string, Float32Array[]>();
   /** Each variable's learning rate, fixed when it is made. */
   private readonly lrs = new Map<string, number>();
   private steps = 0;
@@ -116,45 +117,50 @@ export class Trainer {
     return loss;
   }
 
+  /**
+   * torch.optim's update of one parameter, in JS loops over its values: one
+   * pass per parameter instead of a dozen tfjs ops, each with its own
+   * dispatch and temporary (on wasm the ops cost more than the arithmetic).
+   * The moments stay in JS arrays between steps.
+   */
   private update(name: string, p: tf.Variable, grad: tf.Tensor): void {
     const o = this.options.optimizer;
     const lr = this.lrs.get(name)!;
     const wd = o.weightDecay ?? 0;
+    const w = p.dataSync() as Float32Array;
+    const g = grad.dataSync() as Float32Array;
+    const next = new Float32Array(w.length);
     if (o.type === 'sgd') {
       // torch.optim.SGD: g += wd * p; buf = momentum * buf + g (the first buf is g); p -= lr * buf.
-      const g = wd ? tf.add(grad, tf.mul(p, wd)) : grad;
       const momentum = o.momentum ?? 0;
-      let step = g;
-      if (momentum) {
-        const prev = this.slots.get(name)?.[0];
-        const buf = prev ? tf.add(tf.mul(prev, momentum), g) : tf.clone(g);
-        prev?.dispose();
-        this.slots.set(name, [tf.keep(buf)]);
-        step = buf;
+      const prev = this.slots.get(name)?.[0];
+      const buf = momentum ? (prev ?? new Float32Array(w.length)) : undefined;
+      for (let i = 0; i < w.length; i++) {
+        let d = g[i] + wd * w[i];
+        if (buf) d = buf[i] = prev ? momentum * buf[i] + d : d;
+        next[i] = w[i] - lr * d;
       }
-      p.assign(tf.sub(p, tf.mul(step, lr)));
-      return;
+      if (buf) this.slots.set(name, [buf]);
+    } else {
+      // torch.optim.AdamW: p *= 1 - lr * wd; first and second moments; bias-corrected step.
+      const [b1, b2] = o.betas ?? [0.9, 0.999];
+      const eps = o.eps ?? 1e-8;
+      const [m, v] = this.slots.get(name) ?? [new Float32Array(w.length), new Float32Array(w.length)];
+      this.slots.set(name, [m, v]);
+      const c1 = 1 - b1 ** this.steps;
+      const sqrtC2 = Math.sqrt(1 - b2 ** this.steps);
+      for (let i = 0; i < w.length; i++) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        next[i] = w[i] * (1 - lr * wd) - (lr / c1) * (m[i] / (Math.sqrt(v[i]) / sqrtC2 + eps));
+      }
     }
-    // torch.optim.AdamW: p *= 1 - lr * wd; m, v moments; bias-corrected step.
-    const [b1, b2] = o.betas ?? [0.9, 0.999];
-    const eps = o.eps ?? 1e-8;
-    const [m0, v0] = this.slots.get(name) ?? [tf.zerosLike(p), tf.zerosLike(p)];
-    const m = tf.add(tf.mul(m0, b1), tf.mul(grad, 1 - b1));
-    const v = tf.add(tf.mul(v0, b2), tf.mul(tf.square(grad), 1 - b2));
-    m0.dispose();
-    v0.dispose();
-    this.slots.set(name, [tf.keep(m), tf.keep(v)]);
-    const c1 = 1 - b1 ** this.steps;
-    const c2 = 1 - b2 ** this.steps;
-    const decayed = wd ? tf.mul(p, 1 - lr * wd) : p;
-    const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), eps);
-    p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / c1)));
+    p.assign(tf.tensor(next, p.shape));
   }
 
   dispose(): void {
     for (const v of this.variables.values()) v.dispose();
     for (const c of this.constants.values()) c.dispose();
-    for (const s of this.slots.values()) tf.dispose(s);
   }
 }
 
