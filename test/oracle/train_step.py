@@ -1,10 +1,13 @@
-"""Two optimizer steps of the tiny fixture CNN in PyTorch, from given weights.
+"""Optimizer steps of the tiny fixture CNN in PyTorch, from given weights.
 
     python3 train_step.py CASE.json OUT.json
 
 CASE.json: {"weights": {name: [dims, values]}, "frozen": [module prefixes],
 "lr": {param: lr}, "optimizer": {"type", "momentum", "weightDecay"},
-"x": [values], "shape": [dims], "y": [labels]}. Frozen parameters do not
+"x": [values], "shape": [dims], "y": [labels], "steps": 2 by default,
+"unfreeze": {"after": step, "modules": [prefixes]} for gradual unfreezing,
+where those modules' parameters join the optimizer as new param groups
+(add_param_group) after that step}. Frozen parameters do not
 require grad and frozen BatchNorm runs in eval mode (the eval BN policy);
 the rest trains in train mode. OUT.json: {"losses": [...], "gradMax": {param:
 largest |grad| over the steps}, "state": {name: values}}.
@@ -29,7 +32,7 @@ def main():
     for name, (dims, values) in case["weights"].items():
         state[name] = torch.tensor(values, dtype=torch.float32).reshape(dims)
     model.load_state_dict(state)
-    frozen = case["frozen"]
+    frozen = list(case["frozen"])
     under = lambda name: any(name == f or name.startswith(f + ".") for f in frozen)
     for name, p in model.named_parameters():
         p.requires_grad_(not under(name))
@@ -44,7 +47,14 @@ def main():
     y = torch.tensor(case["y"])
     losses = []
     grad_max = {}
-    for _ in range(2):
+    unfreeze = case.get("unfreeze")
+    for step in range(case.get("steps", 2)):
+        if unfreeze and step == unfreeze["after"]:
+            frozen = [f for f in frozen if f not in unfreeze["modules"]]
+            for n, p in model.named_parameters():
+                if not p.requires_grad and not under(n):
+                    p.requires_grad_(True)
+                    opt.add_param_group({"params": [p], "lr": lr[n]})
         model.train()
         # The export has no Dropout node (eval-mode export): the step under test has none either.
         model.dropout.eval()

@@ -141,17 +141,15 @@ async function runStrategy(
       : new Map([[input.name, tf.tensor(gather(config.data.x, idx, sampleSize), [idx.length, ...config.data.shape])]]);
   const suffix = cached ? model.graph.nodes.map((_, i) => i).filter((i) => !cut.nodes.includes(i)) : undefined;
 
-  let trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config);
+  const trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config);
   try {
     for (let epoch = 0; epoch < config.epochs; epoch++) {
       if (plan.gradualEvery !== null && epoch > 0 && epoch % plan.gradualEvery === 0) {
-        // Unfreeze the last frozen stage: a new trainer that starts from the trained weights.
+        // Unfreeze the last frozen stage: its parameters join the optimizer as a new group (the others keep their state).
         const next = [...plan.stages].reverse().find((s) => s.paths.some((p) => isFrozen(plan, p)));
         if (next) {
           plan.frozen = plan.frozen.filter((f) => !next.paths.some((p) => f === p || f.startsWith(`${p}.`)));
-          const carried = new Map([...trainer.variables, ...trainer.constants].map(([k, v]) => [k, v.clone()]));
-          trainer.dispose();
-          trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config, carried);
+          trainer.unfreeze();
         }
       }
       const t0 = performance.now();
@@ -209,7 +207,6 @@ function makeTrainer(
   lrOf: (init: string, node: OnnxNode) => number,
   bnTrain: boolean,
   config: ExperimentConfig,
-  initial?: Map<string, tf.Tensor>,
 ): Trainer {
   return new Trainer(
     model,
@@ -221,7 +218,6 @@ function makeTrainer(
       lr: lrOf,
       optimizer: config.optimizer === 'sgd' ? { type: 'sgd', momentum: 0.9, weightDecay: 0 } : { type: 'adamw', weightDecay: 0.01 },
     },
-    initial,
   );
 }
 

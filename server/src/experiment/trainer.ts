@@ -41,27 +41,26 @@ export class Trainer {
   readonly variables = new Map<string, tf.Variable>();
   /** Constants, and the running statistics that BatchNorm updates. */
   readonly constants = new Map<string, tf.Tensor>();
-  /** Optimizer state per parameter: SGD's momentum buffer, AdamW's two moments. */
-  private readonly slots = new Map<string, Float32Array[]>();
+  /** Optimizer state per parameter, as torch.optim keeps it: its step count, SGD's momentum buffer or AdamW's two moments. */
+  private readonly slots = new Map<string, { step: number; buffers: Float32Array[] }>();
   /** Each variable's learning rate, fixed when it is made. */
   private readonly lrs = new Map<string, number>();
-  private steps = 0;
+  /** The node that reads each initializer (not an Identity alias where another reads it). */
+  private readonly readers = new Map<string, OnnxNode>();
 
   /** The nodes a step runs: all but the Identity aliases that the copies below replace. */
   readonly nodes: number[];
 
-  /** `initial`: values to start from instead of the model's (weights trained by an earlier phase). */
   constructor(
     readonly model: OnnxModel,
     private readonly options: TrainerOptions,
-    initial?: Map<string, tf.Tensor>,
   ) {
     const g = model.graph;
     // The node that uses each initializer: not an Identity alias (the exporter's deduplication) where another reads it.
-    const readers = new Map<string, OnnxNode>();
+    const readers = this.readers;
     for (const n of g.nodes) for (const i of n.inputs) if (!readers.has(i) || readers.get(i)!.opType === 'Identity') readers.set(i, n);
     for (const t of g.initializers) {
-      const value = initial?.get(t.name) ?? tensorOf(model, t);
+      const value = tensorOf(model, t);
       const reader = readers.get(t.name);
       if (reader && value.dtype === 'float32' && options.trainable(t.name, reader) && !isRunningStat(reader, t.name)) {
         this.variables.set(t.name, tf.variable(value, true));
@@ -74,10 +73,30 @@ export class Trainer {
     for (const n of g.nodes) {
       if (n.opType !== 'Identity') continue;
       const src = this.variables.get(n.inputs[0]) ?? this.constants.get(n.inputs[0]);
-      if (src && readers.get(n.outputs[0]) && isRunningStat(readers.get(n.outputs[0])!, n.outputs[0])) this.constants.set(n.outputs[0], initial?.get(n.outputs[0]) ?? tf.clone(src));
+      if (src && readers.get(n.outputs[0]) && isRunningStat(readers.get(n.outputs[0])!, n.outputs[0])) this.constants.set(n.outputs[0], tf.clone(src));
     }
     // Nodes that the copies above replace are skipped: their outputs are already in `constants`.
     this.nodes = g.nodes.map((_, i) => i).filter((i) => !(g.nodes[i].opType === 'Identity' && this.constants.has(g.nodes[i].outputs[0])));
+  }
+
+  /**
+   * Starts training the constants that `options.trainable` now accepts (the
+   * plan has unfrozen them): torch's `optimizer.add_param_group`. Parameters
+   * already training keep their optimizer state. Returns how many parameters
+   * were added.
+   */
+  unfreeze(): number {
+    let added = 0;
+    for (const [name, value] of [...this.constants]) {
+      const reader = this.readers.get(name);
+      if (!reader || value.dtype !== 'float32' || isRunningStat(reader, name) || !this.options.trainable(name, reader)) continue;
+      this.constants.delete(name);
+      this.variables.set(name, tf.variable(value, true));
+      this.lrs.set(name, this.options.lr(name, reader));
+      value.dispose();
+      added++;
+    }
+    return added;
   }
 
   /** One optimizer step on a batch of model inputs: returns the loss (mean cross-entropy) before the step. */
@@ -101,7 +120,6 @@ export class Trainer {
       return crossEntropy(logits, y);
     });
     const loss = value.dataSync()[0];
-    this.steps++;
     tf.tidy(() => {
       for (const [name, v] of this.variables) {
         // tfjs names variables uniquely per process; the map keeps ONNX's names.
@@ -133,22 +151,25 @@ export class Trainer {
     if (o.type === 'sgd') {
       // torch.optim.SGD: g += wd * p; buf = momentum * buf + g (the first buf is g); p -= lr * buf.
       const momentum = o.momentum ?? 0;
-      const prev = this.slots.get(name)?.[0];
+      const prev = this.slots.get(name)?.buffers[0];
       const buf = momentum ? (prev ?? new Float32Array(w.length)) : undefined;
       for (let i = 0; i < w.length; i++) {
         let d = g[i] + wd * w[i];
         if (buf) d = buf[i] = prev ? momentum * buf[i] + d : d;
         next[i] = w[i] - lr * d;
       }
-      if (buf) this.slots.set(name, [buf]);
+      if (buf) this.slots.set(name, { step: 0, buffers: [buf] });
     } else {
       // torch.optim.AdamW: p *= 1 - lr * wd; first and second moments; bias-corrected step.
       const [b1, b2] = o.betas ?? [0.9, 0.999];
       const eps = o.eps ?? 1e-8;
-      const [m, v] = this.slots.get(name) ?? [new Float32Array(w.length), new Float32Array(w.length)];
-      this.slots.set(name, [m, v]);
-      const c1 = 1 - b1 ** this.steps;
-      const sqrtC2 = Math.sqrt(1 - b2 ** this.steps);
+      const slot = this.slots.get(name) ?? { step: 0, buffers: [new Float32Array(w.length), new Float32Array(w.length)] };
+      this.slots.set(name, slot);
+      // Each parameter counts its own steps: one that starts training later (gradual unfreezing) starts its bias correction afresh.
+      const step = ++slot.step;
+      const [m, v] = slot.buffers;
+      const c1 = 1 - b1 ** step;
+      const sqrtC2 = Math.sqrt(1 - b2 ** step);
       for (let i = 0; i < w.length; i++) {
         m[i] = b1 * m[i] + (1 - b1) * g[i];
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
