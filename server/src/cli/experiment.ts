@@ -24,7 +24,7 @@ export interface ExperimentArgs {
 }
 
 /** The demo that `freezelens experiment` runs without arguments (examples/experiment/). */
-export const DEMO = { model: 'examples/experiment/shapes_cnn.onnx', data: 'examples/experiment/data', strategies: 'linear-probe,freeze-to:layer2,full', epochs: 4, lr: 3e-3 };
+export const DEMO = { model: 'examples/experiment/shapes_cnn.onnx', data: 'examples/experiment/data', strategies: 'linear-probe,freeze-to:layer2,gradual:1,full', epochs: 4, lr: 3e-3 };
 
 /**
  * `freezelens experiment`: runs freeze strategies on an ONNX model and a
