@@ -3,7 +3,7 @@
  * server, and batch throughput of the CLI next to Pyright and Ruff.
  *
  *   npm run bench            (builds dist/ and out/, then runs this)
- *   node out/bench/run.js [--only lsp,index,onnx,planner,cli,ruff,pyright] [--edits 200] [--runs 5] [--pyright-runs 3] [--keep]
+ *   node out/bench/run.js [--only lsp,index,onnx,planner,experiment,cli,ruff,pyright] [--edits 200] [--runs 5] [--pyright-runs 3] [--keep]
  *
  * These are measurements to read, not assertions: nothing here fails
  * because a number is high, since timings on shared CI machines are too
@@ -22,6 +22,7 @@ import { generateScript, writeCorpus } from './generate';
 import { benchIndex, benchInProcess } from './inprocess';
 import { benchOnnx } from './onnx';
 import { benchPlanner } from './planner';
+import { benchExperiment } from './experiment';
 import { benchLsp } from './lsp';
 import { LATENCY_HEADER, latencyRow, ms, table, thousands } from './stats';
 import { benchFreezeLensCli, benchFreezeLensInProcess, benchPyright, benchRuffWasm, type ThroughputResult } from './throughput';
@@ -34,7 +35,7 @@ const CORPUS_FILES = 50;
 /** Keystrokes sent before measuring, so the numbers describe a server that has been in use, not one still being JIT-compiled. */
 const WARMUP_EDITS = 20;
 
-const SECTIONS = ['lsp', 'index', 'onnx', 'planner', 'cli', 'ruff', 'pyright'] as const;
+const SECTIONS = ['lsp', 'index', 'onnx', 'planner', 'experiment', 'cli', 'ruff', 'pyright'] as const;
 /** The workspace-index bench: this many files, each this long. */
 const INDEX_FILES = 1000;
 const INDEX_LINES = 500;
@@ -173,6 +174,26 @@ async function main(): Promise<void> {
     const throughput: ThroughputResult[] = [];
     let corpusLine = '';
     let ruffLoad = '';
+    if (only.has('experiment')) {
+      const e = await benchExperiment(root);
+      const torch1 = e.steps.find((r) => r.engine === 'PyTorch CPU, 1 thread');
+      out('## Experiment engine on the demo CNN');
+      out();
+      out('A full fine-tune step (105,589 parameters, batch 32 of 3×32×32, BatchNorm training, AdamW), in alternating rounds in one run:');
+      out();
+      out(table(['engine', 'median ms/step', 'steps', '× PyTorch (1 thread)'], e.steps.map((r) => [r.engine, ms(r.ms), r.samples, torch1 ? `${(r.ms / torch1.ms).toFixed(1)}×` : '–']), [0]));
+      out();
+      out(`Prefix caching, linear probe on the demo data (320 training images), ${e.caching.epochs} epochs on wasm, ms per epoch including the prefix pass:`);
+      out();
+      out(table(['run', 'ms/epoch'], [['frozen prefix cached (onnxruntime once, then the head)', ms(e.caching.cachedMsPerEpoch)], ['not cached (whole graph in tfjs every step)', ms(e.caching.uncachedMsPerEpoch)], ['speedup', `${(e.caching.uncachedMsPerEpoch / e.caching.cachedMsPerEpoch).toFixed(1)}×`]], [0]));
+      out();
+      out('The frozen prefix (everything before the head) forward, batches of 64, median of 30:');
+      out();
+      out(table(['engine', 'samples/s'], e.prefix.map((r) => [r.engine, thousands(Math.round(r.samplesPerSec))]), [0]));
+      for (const n of e.notes) out(`- ${n}`);
+      out();
+    }
+
     if (only.has('cli') || only.has('ruff') || only.has('pyright')) {
       const dir = path.join(tmp, 'corpus');
       fs.mkdirSync(dir);

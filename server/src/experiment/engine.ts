@@ -40,6 +40,8 @@ export interface ExperimentConfig {
   budgetMs?: number;
   /** Resident memory cap: a strategy whose process grows past it stops, the next one starts afresh. */
   memoryCapMB?: number;
+  /** Cache a deterministic frozen prefix's outputs (default true); false runs the whole graph in tfjs every step (the benchmark's baseline). */
+  cachePrefix?: boolean;
   /** Set by the caller to stop the run: checked after every step. */
   cancel?: { requested: boolean };
 }
@@ -131,7 +133,7 @@ async function runStrategy(
 
   // The cut: cached prefix outputs where the prefix is deterministic and the plan does not change it.
   const cut = cutPrefix(model, (init, node) => !frozenAt(plan, init, node));
-  const cacheable = plan.gradualEvery === null && cut.deterministic && cut.outputs.length > 0 && !bnTrain;
+  const cacheable = config.cachePrefix !== false && plan.gradualEvery === null && cut.deterministic && cut.outputs.length > 0 && !bnTrain;
   const cached = cacheable ? await runPrefix(model, cut, input.name, config.data) : undefined;
   // What a batch feeds the graph, and which of its nodes then run: the cached prefix outputs and the
   // suffix, or the samples and the whole graph.
