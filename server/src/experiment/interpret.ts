@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { OnnxAttribute, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from '../onnx/reader';
 import { readTensorBytes } from '../onnx/reader';
+import { batchNormTraining } from './batchnorm';
 
 /**
  * An ONNX graph run with tfjs ops, so that autodiff can train it: the
@@ -32,7 +33,7 @@ export interface RunResult {
   runningStats: Map<string, tf.Tensor>;
 }
 
-type OpFn = (n: OnnxNode, inputs: (tf.Tensor | undefined)[], ctx: { training: boolean; running: Map<string, tf.Tensor> }) => tf.Tensor[];
+type OpFn = (n: OnnxNode, inputs: (tf.Tensor | undefined)[], ctx: { training: boolean; running: Map<string, tf.Tensor>; model: OnnxModel }) => tf.Tensor[];
 
 const attr = (n: OnnxNode, name: string): OnnxAttribute | undefined => n.attributes.find((a) => a.name === name);
 const ints = (n: OnnxNode, name: string, fallback: number[]): number[] => attr(n, name)?.ints ?? fallback;
@@ -146,14 +147,14 @@ const OPS: Record<string, OpFn> = {
     const shape = [1, -1, ...Array(x!.rank - 2).fill(1)];
     const r = (t: tf.Tensor) => tf.reshape(t, shape);
     if (!ctx.training) return [tf.add(tf.mul(tf.div(tf.sub(x!, r(mean!)), tf.sqrt(tf.add(r(variance!), eps))), r(scale!)), r(bias!))];
-    const axes = [0, ...Array.from({ length: x!.rank - 2 }, (_, i) => i + 2)];
-    const { mean: bm, variance: bv } = tf.moments(x!, axes);
-    const count = axes.reduce((p, a) => p * x!.shape[a], 1);
+    const { y, stats } = batchNormTraining(x!, scale!, bias!, eps);
+    const count = x!.size / (x!.shape[1] as number);
     // PyTorch updates running_var with the unbiased batch variance; ONNX's momentum weighs the old value.
-    const unbiased = tf.mul(bv, count / Math.max(1, count - 1));
-    ctx.running.set(n.inputs[3], tf.add(tf.mul(mean!, momentum), tf.mul(bm, 1 - momentum)));
+    const unbiased = tf.mul(stats.variance, count / Math.max(1, count - 1));
+    ctx.running.set(n.inputs[3], tf.add(tf.mul(mean!, momentum), tf.mul(stats.mean, 1 - momentum)));
     ctx.running.set(n.inputs[4], tf.add(tf.mul(variance!, momentum), tf.mul(unbiased, 1 - momentum)));
-    return [tf.add(tf.mul(tf.div(tf.sub(x!, r(bm)), tf.sqrt(tf.add(r(bv), eps))), r(scale!)), r(bias!))];
+    tf.dispose([stats.mean, stats.variance]);
+    return [y];
   },
   GlobalAveragePool: (_n, [x]) => [tf.mean(x!, Array.from({ length: x!.rank - 2 }, (_, i) => i + 2), true)],
   MaxPool: (n, [x]) => pool(n, x!, 'max'),
@@ -235,6 +236,14 @@ const OPS: Record<string, OpFn> = {
     const shape = xs.map((d, i) => (ts[i] === 1 ? d : ts[i]));
     return [tf.broadcastTo(x!.rank < rank ? tf.reshape(x!, xs) : x!, shape)];
   },
+  ConstantOfShape: (n, [shapeT], ctx) => {
+    // The value attribute: a one-element tensor (float 0 when absent).
+    const value = attr(n, 'value')?.t;
+    const v = value ? tensorOf(ctx.model, value) : tf.scalar(0);
+    return [tf.fill(Array.from(shapeT!.dataSync()), v.dataSync()[0], v.dtype)];
+  },
+  Equal: (_n, [a, b]) => [tf.equal(a!, b!)],
+  Where: (_n, [cond, a, b]) => [tf.where(tf.cast(cond!, 'bool'), a!, b!)],
   ReduceMean: (n, [x]) => [tf.mean(x!, attr(n, 'axes')?.ints, int(n, 'keepdims', 1) === 1)],
 };
 
@@ -332,7 +341,7 @@ export function runGraph(model: OnnxModel, feeds: Values, params: Values, option
       if (v === undefined && n.inputs[k] !== '') throw new Error(`${n.name}: input ${n.inputs[k]} is not computed`);
     });
     const training = options.bnTraining && n.opType === 'BatchNormalization' ? options.bnTraining(n) : options.training;
-    const outs = fn(n, inputs, { training, running });
+    const outs = fn(n, inputs, { training, running, model });
     outs.forEach((t, k) => values.set(n.outputs[k], t));
   }
   return { outputs: new Map(graph.outputs.map((o) => [o.name, values.get(o.name)!])), runningStats: running };

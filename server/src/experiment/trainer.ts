@@ -45,7 +45,7 @@ export class Trainer {
   private readonly slots = new Map<string, { step: number; buffers: Float32Array[] }>();
   /** Each variable's learning rate, fixed when it is made. */
   private readonly lrs = new Map<string, number>();
-  /** The node that reads each initializer (not an Identity alias where another reads it). */
+  /** The node that reads each parameter or buffer (not an Identity alias of it). */
   private readonly readers = new Map<string, OnnxNode>();
 
   /** The nodes a step runs: all but the Identity aliases that the copies below replace. */
@@ -56,27 +56,31 @@ export class Trainer {
     private readonly options: TrainerOptions,
   ) {
     const g = model.graph;
-    // The node that uses each initializer: not an Identity alias (the exporter's deduplication) where another reads it.
-    const readers = this.readers;
-    for (const n of g.nodes) for (const i of n.inputs) if (!readers.has(i) || readers.get(i)!.opType === 'Identity') readers.set(i, n);
-    for (const t of g.initializers) {
-      const value = tensorOf(model, t);
-      const reader = readers.get(t.name);
-      if (reader && value.dtype === 'float32' && options.trainable(t.name, reader) && !isRunningStat(reader, t.name)) {
-        this.variables.set(t.name, tf.variable(value, true));
-        this.lrs.set(t.name, options.lr(t.name, reader));
-      }
-      else this.constants.set(t.name, value);
+    // The parameters and buffers: the initializers, and the Identity aliases of initializers. PyTorch's
+    // exporter deduplicates equal tensors (a fresh BatchNorm's ones and zeros, across every layer) into
+    // one initializer and Identity nodes named as the parameters; each alias gets storage of its own, so
+    // that what were separate parameters and buffers in PyTorch train and update separately.
+    const values = new Map<string, tf.Tensor>(g.initializers.map((t) => [t.name, tensorOf(model, t)]));
+    const aliases = new Set<number>();
+    g.nodes.forEach((n, i) => {
+      if (n.opType !== 'Identity' || !values.has(n.inputs[0]) || values.has(n.outputs[0])) return;
+      values.set(n.outputs[0], tf.clone(values.get(n.inputs[0])!));
+      aliases.add(i);
+    });
+    // The node that reads each of them (not an alias).
+    g.nodes.forEach((n, i) => {
+      if (!aliases.has(i)) for (const input of n.inputs) if (!this.readers.has(input)) this.readers.set(input, n);
+    });
+    for (const [name, value] of values) {
+      const reader = this.readers.get(name);
+      if (reader && value.dtype === 'float32' && options.trainable(name, reader) && !isRunningStat(reader, name)) {
+        this.variables.set(name, tf.variable(value, true));
+        this.lrs.set(name, options.lr(name, reader));
+        value.dispose();
+      } else this.constants.set(name, value);
     }
-    // Identity aliases of initializers (the exporter's deduplication): copies of their own, so that
-    // updating a running mean never moves the bias it was deduplicated with.
-    for (const n of g.nodes) {
-      if (n.opType !== 'Identity') continue;
-      const src = this.variables.get(n.inputs[0]) ?? this.constants.get(n.inputs[0]);
-      if (src && readers.get(n.outputs[0]) && isRunningStat(readers.get(n.outputs[0])!, n.outputs[0])) this.constants.set(n.outputs[0], tf.clone(src));
-    }
-    // Nodes that the copies above replace are skipped: their outputs are already in `constants`.
-    this.nodes = g.nodes.map((_, i) => i).filter((i) => !(g.nodes[i].opType === 'Identity' && this.constants.has(g.nodes[i].outputs[0])));
+    // The aliases are not run: their outputs are in `variables` or `constants` already.
+    this.nodes = g.nodes.map((_, i) => i).filter((i) => !aliases.has(i));
   }
 
   /**
