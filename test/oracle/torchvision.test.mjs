@@ -3,7 +3,9 @@
 // VisionTransformer, exported by PyTorch with their parameter names. The
 // interpreter knows every op they contain, gives onnxruntime's logits, and
 // takes a full fine-tune step on the wasm backend (every op has a gradient)
-// whose loss PyTorch's own step on the same weights and batch matches.
+// whose loss PyTorch's own step on the same weights and batch matches. An
+// op the engine lacks is named before training, and only where tfjs would
+// have to run it.
 //
 //   node --test test/oracle/torchvision.test.mjs   (torch and torchvision under /usr/bin/python3)
 import assert from 'node:assert/strict';
@@ -24,6 +26,7 @@ const { readOnnx } = require(join(ROOT, 'out/server/src/onnx/reader.js'));
 const { runGraph, tensorOf, unsupportedOps } = require(join(ROOT, 'out/server/src/experiment/interpret.js'));
 const { Trainer } = require(join(ROOT, 'out/server/src/experiment/trainer.js'));
 const { selectBackend } = require(join(ROOT, 'out/server/src/experiment/backend.js'));
+const { runExperiment } = require(join(ROOT, 'out/server/src/experiment/engine.js'));
 
 const MODELS = ['resnet18', 'mobilenet_v2', 'mobilenet_v3_small', 'efficientnet_b0', 'vit_tiny'];
 // 64×64: at 32×32 the last stages are 1×1, where BatchNorm's statistics over a batch of two amplify
@@ -58,6 +61,18 @@ for name in ${JSON.stringify(MODELS)}:
             mod.eval()  # random in training mode, and absent from the (eval-mode) export: the step has none either
     loss = F.cross_entropy(m(x), y).item()
     res[name] = {'path': path, 'logits': logits.flatten().tolist(), 'trainLoss': loss}
+
+# A network with an op the tfjs engine lacks (Resize, from interpolate) after its first weights.
+class Upsampled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(8, 5)
+    def forward(self, x):
+        x = F.interpolate(self.features(x), scale_factor=0.5, mode='nearest')
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+torch.onnx.export(Upsampled().eval(), x, f'{out}/upsampled.onnx', training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False, opset_version=14,
+                  input_names=['input'], output_names=['logits'], dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}})
 json.dump({'x': x.flatten().tolist(), 'y': y.tolist(), 'models': res}, open(f'{out}/out.json', 'w'))
 `;
 
@@ -102,3 +117,20 @@ for (const name of MODELS) {
     }
   });
 }
+
+test('an op the engine lacks: the linear probe runs (it is in the frozen prefix, which onnxruntime runs), the full fine-tune names the op and its node before training', async () => {
+  await selectBackend('wasm');
+  const n = 12;
+  const x = Float32Array.from({ length: n * 3 * SIZE * SIZE }, (_, i) => Math.sin(i * 0.13));
+  const data = { kind: 'numpy', shape: [3, SIZE, SIZE], classes: ['a', 'b', 'c', 'd', 'e'], x, y: Int32Array.from({ length: n }, (_, i) => i % 5), sources: [], warnings: [] };
+  const events = [];
+  await runExperiment({ model: join(dir, 'upsampled.onnx'), data, strategies: ['linear-probe', 'full'], epochs: 1, batch: 4, seed: 0, valSplit: 0.25, lr: 1e-3, optimizer: 'adamw' }, (e) => events.push(e));
+  const end = events.find((e) => e.type === 'end');
+  assert.equal(end?.strategy, 'linear-probe');
+  assert.equal(end.cached, true);
+  assert.equal(events.filter((e) => e.type === 'step' && e.strategy === 'full').length, 0);
+  const errors = events.filter((e) => e.type === 'error');
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].strategy, 'full');
+  assert.match(errors[0].message, /^ops not supported by the tfjs engine: Resize \(\/Resize\)$/);
+});

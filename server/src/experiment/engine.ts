@@ -7,7 +7,7 @@ import { lrAt } from '../plan/codegen';
 import { readOnnx, type OnnxModel, type OnnxNode } from '../onnx/reader';
 import { seededRandom, splitValidation, type Dataset } from './datasets';
 import { parseStrategy } from './request';
-import { runGraph } from './interpret';
+import { runGraph, UnsupportedOps, unsupportedOps } from './interpret';
 import { cutPrefix, parameterModule, prefixModelBytes, type PrefixCut } from './prefix';
 import { crossEntropy, Trainer } from './trainer';
 
@@ -145,6 +145,9 @@ async function runStrategy(
 
   const trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config);
   try {
+    // Every op that tfjs runs must be known before the first step (the cached prefix runs in onnxruntime, which knows them all).
+    const missing = unsupportedOps(model.graph, suffix ?? trainer.nodes);
+    if (missing.size > 0) throw new UnsupportedOps(missing);
     for (let epoch = 0; epoch < config.epochs; epoch++) {
       if (plan.gradualEvery !== null && epoch > 0 && epoch % plan.gradualEvery === 0) {
         // Unfreeze the last frozen stage: its parameters join the optimizer as a new group (the others keep their state).

@@ -284,10 +284,11 @@ function pool(n: OnnxNode, x: tf.Tensor, kind: 'max' | 'avg'): tf.Tensor[] {
 /** TensorProto.DataType to the tfjs dtype that holds it: 64-bit integers as int32 (shapes and indices fit). */
 const CAST_TO: Record<number, tf.DataType> = { 1: 'float32', 10: 'float32', 11: 'float32', 6: 'int32', 7: 'int32', 2: 'int32', 3: 'int32', 4: 'int32', 5: 'int32', 9: 'bool' };
 
-/** The ops of a graph (subgraphs included) that this interpreter lacks, with the nodes that use them. */
-export function unsupportedOps(graph: OnnxGraph): Map<string, string[]> {
+/** The ops of a graph (of the nodes at `nodeIndices`, by default all) that this interpreter lacks, with the nodes that use them. */
+export function unsupportedOps(graph: OnnxGraph, nodeIndices?: number[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const n of graph.nodes) {
+  for (const i of nodeIndices ?? graph.nodes.map((_, k) => k)) {
+    const n = graph.nodes[i];
     if (OPS[n.opType] || n.opType === 'Constant') continue;
     const list = out.get(n.opType) ?? [];
     list.push(n.name || n.opType);
