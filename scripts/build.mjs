@@ -41,6 +41,9 @@ const builds = [
 const dataFiles = ['server/data/torchvision-catalog.json'];
 fs.mkdirSync('dist/data', { recursive: true });
 for (const f of dataFiles) fs.copyFileSync(f, `dist/data/${f.split('/').pop()}`);
+// The PyTorch runner ships as a Python file beside the bundles (server/src/experiment/torch.ts starts it).
+fs.mkdirSync('dist/runner', { recursive: true });
+fs.copyFileSync('server/runner/freezelens_runner.py', 'dist/runner/freezelens_runner.py');
 
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();

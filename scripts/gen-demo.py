@@ -11,7 +11,9 @@ the source task tell them apart partly; retraining the last stage on them
 does better, and training from scratch on 256 images does worse.
 
 Writes examples/experiment/shapes_cnn.onnx (exported with PyTorch's
-parameter names, BatchNorm in eval) and examples/experiment/data/<class>/NNN.png.
+parameter names, BatchNorm in eval), the same network and weights as
+TorchScript (shapes_cnn.pt, for the PyTorch backend) and
+examples/experiment/data/<class>/NNN.png.
 Images are 32x32 PNGs, normalised at load time with ImageNet's mean and std
 (the engine's default), as the pretraining here normalises them.
 
@@ -176,6 +178,10 @@ def export(model):
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
     )
     print(f"{os.path.relpath(path)}: {os.path.getsize(path) // 1024} kB")
+    # The same network and weights as TorchScript, for the PyTorch backend (`--backend torch`).
+    script = os.path.join(OUT, "shapes_cnn.pt")
+    torch.jit.script(model).save(script)
+    print(f"{os.path.relpath(script)}: {os.path.getsize(script) // 1024} kB")
 
 
 def write_target():

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { ExperimentEvent } from '../experiment/engine';
 import { BACKENDS, parseStrategy, type BackendName } from '../experiment/request';
 import { startExperiment } from '../experiment/process';
+import { startTorchExperiment, type TorchData, type TorchModel, type TorchRequest } from '../experiment/torch';
 import { findPackageRoot } from '../packageRoot';
 import type { CliIO } from './main';
 
@@ -21,10 +22,20 @@ export interface ExperimentArgs {
   backend?: string;
   budget?: string;
   memory?: string;
+  // --backend torch
+  python?: string;
+  factory?: string;
+  catalog?: string;
+  'data-factory'?: string;
+  'image-size'?: string;
+  device?: string;
+  amp?: string;
+  workers?: string;
+  'random-weights'?: boolean;
 }
 
 /** The demo that `freezelens experiment` runs without arguments (examples/experiment/). */
-export const DEMO = { model: 'examples/experiment/shapes_cnn.onnx', data: 'examples/experiment/data', strategies: 'linear-probe,freeze-to:layer2,gradual:1,full', epochs: 4, lr: 3e-3 };
+export const DEMO = { model: 'examples/experiment/shapes_cnn.onnx', torchscript: 'examples/experiment/shapes_cnn.pt', data: 'examples/experiment/data', imageSize: 32, strategies: 'linear-probe,freeze-to:layer2,gradual:1,full', epochs: 4, lr: 3e-3 };
 
 /**
  * `freezelens experiment`: runs freeze strategies on an ONNX model and a
@@ -40,8 +51,9 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
     io.stderr(`freezelens: ${m}\n`);
     return 2;
   };
-  const demo = !args.model && !args.data;
-  if (!demo && (!args.model || !args.data)) return usage('experiment needs both --model FILE.onnx and --data DIR|FILE.csv|FILE.npz (or neither, for the demo)');
+  const torch = args.backend === 'torch';
+  const demo = torch ? !args.model && !args.factory && !args.catalog && !args.data && !args['data-factory'] : !args.model && !args.data;
+  if (!demo && !torch && (!args.model || !args.data)) return usage('experiment needs both --model FILE.onnx and --data DIR|FILE.csv|FILE.npz (or neither, for the demo)');
   const num = (v: string | undefined, fallback: number, name: string, ok: (n: number) => boolean) => {
     const n = v === undefined ? fallback : Number(v);
     if (!ok(n)) throw new Error(`--${name} '${v}' is not valid`);
@@ -61,11 +73,20 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
   }
   const optimizer = args.optimizer ?? 'adamw';
   if (optimizer !== 'adamw' && optimizer !== 'sgd') return usage(`--optimizer must be adamw or sgd, not '${optimizer}'`);
-  if (args.backend !== undefined && !(BACKENDS as readonly string[]).includes(args.backend)) return usage(`--backend must be one of ${BACKENDS.join(', ')}, not '${args.backend}'`);
+  if (args.backend !== undefined && !torch && !(BACKENDS as readonly string[]).includes(args.backend)) return usage(`--backend must be torch or one of ${BACKENDS.join(', ')}, not '${args.backend}'`);
   const root = findPackageRoot(__dirname);
-  const model = demo ? path.join(root, DEMO.model) : path.resolve(io.cwd, args.model!);
-  const data = demo ? path.join(root, DEMO.data) : path.resolve(io.cwd, args.data!);
-  for (const f of [model, data]) if (!fs.existsSync(f)) {
+  let torchRequest: Omit<TorchRequest, 'strategies' | 'epochs' | 'batch' | 'seed' | 'valSplit' | 'lr' | 'optimizer'> | undefined;
+  let model = '';
+  let data = '';
+  if (torch) {
+    const r = parseTorchArgs(args, io, demo, root);
+    if (typeof r === 'string') return usage(r);
+    torchRequest = r;
+  } else {
+    model = demo ? path.join(root, DEMO.model) : path.resolve(io.cwd, args.model!);
+    data = demo ? path.join(root, DEMO.data) : path.resolve(io.cwd, args.data!);
+  }
+  for (const f of torch ? torchFiles(torchRequest!) : [model, data]) if (!fs.existsSync(f)) {
     io.stderr(`freezelens: ${f}: no such file or folder\n`);
     return 1;
   }
@@ -75,23 +96,26 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
   } catch (e) {
     return usage((e as Error).message);
   }
-  if (demo) io.stderr(`The demo: a small CNN pretrained on synthetic shapes (${path.relative(io.cwd, model)}), fine-tuned on a new shapes task (${path.relative(io.cwd, data)}).\n`);
+  if (demo) io.stderr(`The demo: a small CNN pretrained on synthetic shapes (${path.relative(io.cwd, torch ? path.join(root, DEMO.torchscript) : model)}), fine-tuned on a new shapes task (${path.relative(io.cwd, path.join(root, DEMO.data))}).\n`);
 
   const out = args.json === undefined ? undefined : args.json === '-' ? 'stdout' : fs.openSync(path.resolve(io.cwd, args.json), 'w');
   const ends: Extract<ExperimentEvent, { type: 'end' }>[] = [];
   const errors: Extract<ExperimentEvent, { type: 'error' }>[] = [];
   const progress = new Progress(io, terminal, epochs, batch);
-  const handle = startExperiment(
-    { model, data, ...(args.labels ? { labels: path.resolve(io.cwd, args.labels) } : {}), strategies, epochs, batch, seed, valSplit: val, lr, optimizer, ...(args.backend ? { backend: args.backend as BackendName } : {}), ...(budget ? { budgetMs: budget * 1000 } : {}), ...(memory ? { memoryCapMB: memory } : {}) },
-    (e: ExperimentEvent) => {
-      const json = `${JSON.stringify(e)}\n`;
-      if (out === 'stdout') io.stdout(json);
-      else if (out !== undefined) fs.writeSync(out, json);
-      progress.event(e);
-      if (e.type === 'end') ends.push(e);
-      else if (e.type === 'error') errors.push(e);
-    },
-  );
+  const onEvent = (e: ExperimentEvent) => {
+    const json = `${JSON.stringify(e)}\n`;
+    if (out === 'stdout') io.stdout(json);
+    else if (out !== undefined) fs.writeSync(out, json);
+    progress.event(e);
+    if (e.type === 'end') ends.push(e);
+    else if (e.type === 'error') errors.push(e);
+  };
+  const handle = torchRequest
+    ? startTorchExperiment({ ...torchRequest, strategies, epochs, batch, seed, valSplit: val, lr, optimizer }, onEvent)
+    : startExperiment(
+        { model, data, ...(args.labels ? { labels: path.resolve(io.cwd, args.labels) } : {}), strategies, epochs, batch, seed, valSplit: val, lr, optimizer, ...(args.backend ? { backend: args.backend as BackendName } : {}), ...(budget ? { budgetMs: budget * 1000 } : {}), ...(memory ? { memoryCapMB: memory } : {}) },
+        onEvent,
+      );
   const onInterrupt = () => {
     io.stderr('\ncancelling after the current step (Ctrl-C again to quit now)\n');
     handle.cancel();
@@ -104,6 +128,33 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
   if (typeof out === 'number') fs.closeSync(out);
   if (out !== 'stdout') io.stdout(summaryTable(ends, errors));
   return errors.length > 0 ? 1 : 0;
+}
+
+/** `--backend torch`: the model (factory, catalog name or TorchScript file), the data (image folder or factory), and the runner's options; a usage error as a string. */
+function parseTorchArgs(args: ExperimentArgs, io: CliIO, demo: boolean, root: string): Omit<TorchRequest, 'strategies' | 'epochs' | 'batch' | 'seed' | 'valSplit' | 'lr' | 'optimizer'> | string {
+  const python = args.python ?? process.env.FREEZELENS_PYTHON ?? 'python3';
+  const size = args['image-size'] === undefined ? (demo ? DEMO.imageSize : 224) : Number(args['image-size']);
+  if (!Number.isInteger(size) || size < 8) return `--image-size '${args['image-size']}' is not valid`;
+  const sources = [args.factory, args.catalog, args.model].filter(Boolean);
+  if (!demo && sources.length !== 1) return '--backend torch needs one model: --factory pkg.module:function, --catalog NAME or --model FILE.pt (TorchScript)';
+  if (!demo && !args.data === !args['data-factory']) return '--backend torch needs one dataset: --data DIR (ImageFolder) or --data-factory pkg.module:function';
+  if (args.amp !== undefined && args.amp !== 'bf16' && args.amp !== 'fp16') return `--amp must be bf16 or fp16, not '${args.amp}'`;
+  if (args.device !== undefined && !['auto', 'cuda', 'mps', 'cpu'].includes(args.device)) return `--device must be auto, cuda, mps or cpu, not '${args.device}'`;
+  const workers = args.workers === undefined ? 0 : Number(args.workers);
+  if (!Number.isInteger(workers) || workers < 0) return `--workers '${args.workers}' is not valid`;
+  const model: TorchModel = demo
+    ? { kind: 'torchscript', path: path.join(root, DEMO.torchscript) }
+    : args.factory
+      ? { kind: 'factory', factory: args.factory }
+      : args.catalog
+        ? { kind: 'catalog', name: args.catalog, ...(args['random-weights'] ? { randomWeights: true } : {}) }
+        : { kind: 'torchscript', path: path.resolve(io.cwd, args.model!) };
+  const data: TorchData = demo ? { kind: 'image-folder', path: path.join(root, DEMO.data), size: [size, size] } : args['data-factory'] ? { kind: 'factory', factory: args['data-factory'] } : { kind: 'image-folder', path: path.resolve(io.cwd, args.data!), size: [size, size] };
+  return { python, cwd: io.cwd, model, data, ...(args.device ? { device: args.device } : {}), ...(args.amp ? { amp: args.amp as 'bf16' | 'fp16' } : {}), workers };
+}
+
+function torchFiles(r: Pick<TorchRequest, 'model' | 'data'>): string[] {
+  return [...(r.model.kind === 'torchscript' ? [r.model.path] : []), ...(r.data.kind === 'image-folder' ? [r.data.path] : [])];
 }
 
 /** Progress on stderr: a bar per strategy on a terminal (redrawn in place), and a line per epoch always. */

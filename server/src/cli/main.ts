@@ -49,6 +49,10 @@ experiment  Trains freeze strategies on an ONNX model and a dataset (an ImageFol
         --backend tensorflow-gpu|tensorflow|wasm|cpu (default: the first that loads),
         --budget SECONDS (wall clock), --memory MB (resident memory cap),
         --json FILE|- (every event as a JSON line). Ctrl-C cancels after the current step.
+        --backend torch runs the strategies in your PyTorch (--python PATH, default python3) on
+        --factory pkg.mod:fn | --catalog NAME [--random-weights] | --model FILE.pt (TorchScript),
+        with --data DIR (--image-size 224) or --data-factory pkg.mod:fn returning (train, val);
+        --device auto|cuda|mps|cpu, --amp bf16|fp16, --workers N. Without a model: the demo.
 
 Options:
   --format text|json|sarif   output format (default: text)
@@ -109,6 +113,14 @@ export function main(argv: string[], io: CliIO = defaultIO): number | Promise<nu
         backend: { type: 'string' },
         budget: { type: 'string' },
         memory: { type: 'string' },
+        python: { type: 'string' },
+        factory: { type: 'string' },
+        'data-factory': { type: 'string' },
+        'image-size': { type: 'string' },
+        device: { type: 'string' },
+        amp: { type: 'string' },
+        workers: { type: 'string' },
+        'random-weights': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { onnxTarget } from '../engine/planTarget';
@@ -40,6 +42,8 @@ export interface ExperimentConfig {
   budgetMs?: number;
   /** Resident memory cap: a strategy whose process grows past it stops, the next one starts afresh. */
   memoryCapMB?: number;
+  /** Tests: each strategy's final parameters and buffers are written there as JSON (as the PyTorch runner does). */
+  stateDir?: string;
   /** Cache a deterministic frozen prefix's outputs (default true); false runs the whole graph in tfjs every step (the benchmark's baseline). */
   cachePrefix?: boolean;
   /** Set by the caller to stop the run: checked after every step. */
@@ -144,18 +148,17 @@ async function runStrategy(
   const suffix = cached ? model.graph.nodes.map((_, i) => i).filter((i) => !cut.nodes.includes(i)) : undefined;
 
   const trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config);
+  const schedule = gradualSchedule(plan, config.epochs);
   try {
     // Every op that tfjs runs must be known before the first step (the cached prefix runs in onnxruntime, which knows them all).
     const missing = unsupportedOps(model.graph, suffix ?? trainer.nodes);
     if (missing.size > 0) throw new UnsupportedOps(missing);
     for (let epoch = 0; epoch < config.epochs; epoch++) {
-      if (plan.gradualEvery !== null && epoch > 0 && epoch % plan.gradualEvery === 0) {
+      const unfreezing = schedule.find((u) => u.epoch === epoch);
+      if (unfreezing) {
         // Unfreeze the last frozen stage: its parameters join the optimizer as a new group (the others keep their state).
-        const next = [...plan.stages].reverse().find((s) => s.paths.some((p) => isFrozen(plan, p)));
-        if (next) {
-          plan.frozen = plan.frozen.filter((f) => !next.paths.some((p) => f === p || f.startsWith(`${p}.`)));
-          trainer.unfreeze();
-        }
+        plan.frozen = plan.frozen.filter((f) => !unfreezing.paths.some((p) => f === p || f.startsWith(`${p}.`)));
+        trainer.unfreeze();
       }
       const t0 = performance.now();
       const order = shuffle([...train], rng);
@@ -186,6 +189,10 @@ async function runStrategy(
     }
     const ms = performance.now() - started;
     const trainable = [...trainer.variables.values()].reduce((n, v) => n + v.size, 0);
+    if (config.stateDir) {
+      const state = Object.fromEntries([...trainer.constants, ...trainer.variables].map(([k, v]) => [k, Array.from(v.dataSync())]));
+      fs.writeFileSync(path.join(config.stateDir, `${strategy}.json`), JSON.stringify(state));
+    }
     emit({
       type: 'end',
       strategy,
@@ -203,6 +210,24 @@ async function runStrategy(
   } finally {
     trainer.dispose();
   }
+}
+
+/**
+ * Gradual unfreezing: at every `gradualEvery`-th epoch the last stage that is
+ * still frozen unfreezes. The epochs and the stage paths, for a run of `epochs`.
+ */
+export function gradualSchedule(plan: FreezePlan, epochs: number): { epoch: number; paths: string[] }[] {
+  const out: { epoch: number; paths: string[] }[] = [];
+  if (plan.gradualEvery === null) return out;
+  let frozen = [...plan.frozen];
+  const frozenAt = (p: string) => isFrozen({ ...plan, frozen }, p);
+  for (let epoch = plan.gradualEvery; epoch < epochs; epoch += plan.gradualEvery) {
+    const next = [...plan.stages].reverse().find((s) => s.paths.some(frozenAt));
+    if (!next) break;
+    out.push({ epoch, paths: next.paths });
+    frozen = frozen.filter((f) => !next.paths.some((p) => f === p || f.startsWith(`${p}.`)));
+  }
+  return out;
 }
 
 function makeTrainer(
