@@ -399,9 +399,12 @@ def main():
         model, notes = build_model(load["model"], num_classes)
         model.to(device)
         tree = module_tree(model)
+        dataset = {"kind": load["data"]["kind"], "samples": len(train) + len(val), "classes": list(classes or []), "train": len(train), "val": len(val)}
     except RunnerError as e:
         fail(str(e))
-    send({"type": "model", "tree": tree, "device": device, "notes": notes, "dataset": {"kind": load["data"]["kind"], "samples": len(train) + len(val), "classes": list(classes or []), "train": len(train), "val": len(val)}})
+    except Exception as e:  # the user's dataset or model misbehaving: say what raised, not a traceback
+        fail(f"loading the model and data failed: {type(e).__name__}: {e}")
+    send({"type": "model", "tree": tree, "device": device, "notes": notes, "dataset": dataset})
     run = read()
     if run.get("type") != "run":
         return

@@ -73,10 +73,20 @@ test('freezelens experiment: progress on stderr, a summary table, every event as
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /linear-probe: epoch 2\/2, train loss [\d.]+, val loss [\d.]+, val acc [\d.]+%/);
     assert.match(r.stderr, /freeze-to:nope: error: no stage 'nope'/);
-    assert.match(r.stdout, /^strategy +val acc +best +ms\/epoch +samples\/s +peak MB +trainable\nlinear-probe +[\d.]+% +[\d.]+% +\d+ +\d+ +\d+ +85\nfreeze-to:nope +failed\n$/);
+    assert.match(r.stdout, /^strategy +val acc +best +ms\/step +ms\/epoch +samples\/s +peak MB +tensor MB +trainable\nlinear-probe +[\d.]+% +[\d.]+% +[\d.]+ +\d+ +\d+ +\d+ +\d+ +85\nfreeze-to:nope +failed\n$/);
     const events = fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').trim().split('\n').map((l: string) => JSON.parse(l));
     assert.deepEqual([...new Set(events.map((e: { type: string }) => e.type))], ['start', 'step', 'epoch', 'end', 'error']);
     assert.equal(cli('--data', 'd.npz').status, 2);
+    // The PyTorch backend's arguments are checked before any Python starts.
+    const torchUsage = (args: string[], message: RegExp) => {
+      const r = cli('--backend', 'torch', ...args);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+    };
+    torchUsage(['--factory', 'pkg.mod:build'], /--backend torch needs one dataset: --data DIR \(ImageFolder\) or --data-factory/);
+    torchUsage(['--factory', 'a:b', '--catalog', 'resnet18', '--data', 'imgs'], /--backend torch needs one model/);
+    torchUsage(['--amp', 'fp8'], /--amp must be bf16 or fp16/);
+    assert.match(cli('--backend', 'jax').stderr, /--backend must be torch or one of tensorflow-gpu, tensorflow, wasm, cpu, not 'jax'/);
     const missing = cli('--model', MODEL, '--data', 'nowhere');
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /nowhere: no such file or folder/);

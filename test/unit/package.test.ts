@@ -15,7 +15,7 @@ test('the .vsix holds only the bundles, their data, the docs, the icon and the m
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  const allowed = /^(package\.json|README\.md|LICENSE|media\/icon\.png|media\/freezelens\.svg|media\/walkthrough\/\w+\.md|docs\/rules\/FRZ\d{3}\.md|docs\/(models|planner|experiments)\.md|dist\/(client|server|cli|webview|experiment)\/[\w.-]+\.(js|css)|dist\/data\/torchvision-catalog\.json)$/;
+  const allowed = /^(package\.json|README\.md|LICENSE|media\/icon\.png|media\/freezelens\.svg|media\/walkthrough\/\w+\.md|docs\/rules\/FRZ\d{3}\.md|docs\/(models|planner|experiments)\.md|dist\/(client|server|cli|webview|experiment)\/[\w.-]+\.(js|css)|dist\/data\/torchvision-catalog\.json|dist\/runner\/freezelens_runner\.py)$/;
   assert.deepEqual(listed.filter((f) => !allowed.test(f)), []);
   for (const required of ['package.json', 'dist/client/extension.js', 'dist/server/server.js', 'docs/rules/FRZ004.md', 'docs/models.md', 'media/icon.png', 'dist/data/torchvision-catalog.json']) {
     assert.ok(listed.includes(required), `${required} is packaged`);

@@ -102,11 +102,13 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
   const ends: Extract<ExperimentEvent, { type: 'end' }>[] = [];
   const errors: Extract<ExperimentEvent, { type: 'error' }>[] = [];
   const progress = new Progress(io, terminal, epochs, batch);
+  const stepMs = new Map<string, number[]>();
   const onEvent = (e: ExperimentEvent) => {
     const json = `${JSON.stringify(e)}\n`;
     if (out === 'stdout') io.stdout(json);
     else if (out !== undefined) fs.writeSync(out, json);
     progress.event(e);
+    if (e.type === 'step') stepMs.set(e.strategy, [...(stepMs.get(e.strategy) ?? []), e.ms]);
     if (e.type === 'end') ends.push(e);
     else if (e.type === 'error') errors.push(e);
   };
@@ -126,7 +128,7 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
   if (terminal) process.removeListener('SIGINT', onInterrupt);
   progress.clear();
   if (typeof out === 'number') fs.closeSync(out);
-  if (out !== 'stdout') io.stdout(summaryTable(ends, errors));
+  if (out !== 'stdout') io.stdout(summaryTable(ends, errors, stepMs));
   return errors.length > 0 ? 1 : 0;
 }
 
@@ -194,8 +196,18 @@ class Progress {
   }
 }
 
-function summaryTable(ends: Extract<ExperimentEvent, { type: 'end' }>[], errors: Extract<ExperimentEvent, { type: 'error' }>[]): string {
-  const rows = [['strategy', 'val acc', 'best', 'ms/epoch', 'samples/s', 'peak MB', 'trainable'], ...ends.map((e) => [e.strategy, `${(100 * e.valAcc).toFixed(1)}%`, `${(100 * e.bestValAcc).toFixed(1)}%`, e.msPerEpoch.toFixed(0), e.samplesPerSec.toFixed(0), e.peakRssMB.toFixed(0), e.trainableParams.toLocaleString('en-US')]), ...errors.filter((e) => e.strategy !== null).map((e) => [e.strategy!, 'failed', '', '', '', '', ''])];
+/**
+ * One row per strategy: accuracy, the median step, time per epoch,
+ * throughput, the process's peak resident memory, the backend's tensor
+ * memory (tfjs's, or CUDA's max_memory_allocated) and trainable parameters.
+ */
+function summaryTable(ends: Extract<ExperimentEvent, { type: 'end' }>[], errors: Extract<ExperimentEvent, { type: 'error' }>[], stepMs: Map<string, number[]>): string {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  const rows = [
+    ['strategy', 'val acc', 'best', 'ms/step', 'ms/epoch', 'samples/s', 'peak MB', 'tensor MB', 'trainable'],
+    ...ends.map((e) => [e.strategy, `${(100 * e.valAcc).toFixed(1)}%`, `${(100 * e.bestValAcc).toFixed(1)}%`, median(stepMs.get(e.strategy) ?? []).toFixed(1), e.msPerEpoch.toFixed(0), e.samplesPerSec.toFixed(0), e.peakRssMB.toFixed(0), e.tensorMB.toFixed(0), e.trainableParams.toLocaleString('en-US')]),
+    ...errors.filter((e) => e.strategy !== null).map((e) => [e.strategy!, 'failed', '', '', '', '', '', '', '']),
+  ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return `${rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd()).join('\n')}\n`;
 }
