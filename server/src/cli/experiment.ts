@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ExperimentEvent } from '../experiment/engine';
-import { BACKENDS, parseStrategy, type BackendName } from '../experiment/request';
+import { BACKENDS, parseStrategy, type BackendName, type RunSettings } from '../experiment/request';
 import { startExperiment } from '../experiment/process';
 import { startTorchExperiment, type TorchData, type TorchModel, type TorchRequest } from '../experiment/torch';
 import { findPackageRoot } from '../packageRoot';
@@ -75,7 +75,7 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
   if (optimizer !== 'adamw' && optimizer !== 'sgd') return usage(`--optimizer must be adamw or sgd, not '${optimizer}'`);
   if (args.backend !== undefined && !torch && !(BACKENDS as readonly string[]).includes(args.backend)) return usage(`--backend must be torch or one of ${BACKENDS.join(', ')}, not '${args.backend}'`);
   const root = findPackageRoot(__dirname);
-  let torchRequest: Omit<TorchRequest, 'strategies' | 'epochs' | 'batch' | 'seed' | 'valSplit' | 'lr' | 'optimizer'> | undefined;
+  let torchRequest: Omit<TorchRequest, keyof RunSettings> | undefined;
   let model = '';
   let data = '';
   if (torch) {
@@ -133,7 +133,7 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
 }
 
 /** `--backend torch`: the model (factory, catalog name or TorchScript file), the data (image folder or factory), and the runner's options; a usage error as a string. */
-function parseTorchArgs(args: ExperimentArgs, io: CliIO, demo: boolean, root: string): Omit<TorchRequest, 'strategies' | 'epochs' | 'batch' | 'seed' | 'valSplit' | 'lr' | 'optimizer'> | string {
+function parseTorchArgs(args: ExperimentArgs, io: CliIO, demo: boolean, root: string): Omit<TorchRequest, keyof RunSettings> | string {
   const python = args.python ?? process.env.FREEZELENS_PYTHON ?? 'python3';
   const size = args['image-size'] === undefined ? (demo ? DEMO.imageSize : 224) : Number(args['image-size']);
   if (!Number.isInteger(size) || size < 8) return `--image-size '${args['image-size']}' is not valid`;

@@ -143,32 +143,20 @@ function cpuConv2dBackpropFilter({ inputs, backend, attrs }: { inputs: Record<st
   const { x, dy } = inputs;
   const filterShape = attrs.filterShape as number[];
   const info = convInfo(x.shape, filterShape, attrs, false);
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO } = info;
+  const { inChannels: C, outChannels: CO } = info;
   const [KH, KW] = filterShape;
   const xs = backend.data.get(x.dataId).values as Float32Array;
   const g = backend.data.get(dy.dataId).values as Float32Array;
   const dw = new Float32Array(KH * KW * C * CO);
-  for (let b = 0; b < B; b++)
-    for (let oh = 0; oh < OH; oh++)
-      for (let ow = 0; ow < OW; ow++) {
-        const dyRow = ((b * OH + oh) * OW + ow) * CO;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * info.strideHeight + kh * info.dilationHeight - info.padInfo.top;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * info.strideWidth + kw * info.dilationWidth - info.padInfo.left;
-            if (iw < 0 || iw >= W) continue;
-            const xRow = ((b * H + ih) * W + iw) * C;
-            const wRow = (kh * KW + kw) * C * CO;
-            for (let c = 0; c < C; c++) {
-              const xv = xs[xRow + c];
-              if (xv === 0) continue; // after a ReLU, half the inputs add nothing
-              const w0 = wRow + c * CO;
-              for (let co = 0; co < CO; co++) dw[w0 + co] += xv * g[dyRow + co];
-            }
-          }
-        }
-      }
+  forEachTap(info, KH, KW, (dyPos, xPos, tap) => {
+    const dyRow = dyPos * CO;
+    for (let c = 0; c < C; c++) {
+      const xv = xs[xPos * C + c];
+      if (xv === 0) continue; // after a ReLU, half the inputs add nothing
+      const w0 = (tap * C + c) * CO;
+      for (let co = 0; co < CO; co++) dw[w0 + co] += xv * g[dyRow + co];
+    }
+  });
   return backend.makeTensorInfo(filterShape, 'float32', dw);
 }
 
@@ -406,26 +394,37 @@ function wasmKernel(name: string): (a: KernelArgs) => TensorInfo {
   return tf.getKernel(name, 'wasm')!.kernelFunc as unknown as (a: KernelArgs) => TensorInfo;
 }
 
-/** Visits every (input position, output position, tap) of a depthwise convolution: x[b,ih,iw,c] meets dy[b,oh,ow,c·M+m] through w[kh,kw,c,m]. */
-function forEachDepthwiseTap(info: backend_util.Conv2DInfo, KH: number, KW: number, visit: (xi: number, dyi: number, wi: number) => void): void {
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
-  const M = info.outChannels / C;
+/**
+ * Visits every tap of a 2-D convolution that falls inside the input: the
+ * offsets of the output position in dy ([B, OH, OW, CO]), of the input
+ * position in x ([B, H, W, C]) and of the tap in the filter (kh·KW + kw).
+ * The callers loop over channels themselves (per tap, not per element, so
+ * the callback costs little).
+ */
+function forEachTap(info: backend_util.Conv2DInfo, KH: number, KW: number, visit: (dyPos: number, xPos: number, tap: number) => void): void {
+  const { batchSize: B, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW } = info;
   for (let b = 0; b < B; b++)
     for (let oh = 0; oh < OH; oh++)
       for (let ow = 0; ow < OW; ow++) {
-        const dyRow = ((b * OH + oh) * OW + ow) * C * M;
+        const dyPos = (b * OH + oh) * OW + ow;
         for (let kh = 0; kh < KH; kh++) {
           const ih = oh * info.strideHeight + kh * info.dilationHeight - info.padInfo.top;
           if (ih < 0 || ih >= H) continue;
           for (let kw = 0; kw < KW; kw++) {
             const iw = ow * info.strideWidth + kw * info.dilationWidth - info.padInfo.left;
-            if (iw < 0 || iw >= W) continue;
-            const xRow = ((b * H + ih) * W + iw) * C;
-            const wRow = (kh * KW + kw) * C * M;
-            for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) visit(xRow + c, dyRow + c * M + m, wRow + c * M + m);
+            if (iw >= 0 && iw < W) visit(dyPos, (b * H + ih) * W + iw, kh * KW + kw);
           }
         }
       }
+}
+
+/** Visits every (input, output, filter) element triple of a depthwise convolution: x[b,ih,iw,c] meets dy[b,oh,ow,c·M+m] through w[kh,kw,c,m]. */
+function forEachDepthwiseTap(info: backend_util.Conv2DInfo, KH: number, KW: number, visit: (xi: number, dyi: number, wi: number) => void): void {
+  const C = info.inChannels;
+  const M = info.outChannels / C;
+  forEachTap(info, KH, KW, (dyPos, xPos, tap) => {
+    for (let c = 0; c < C; c++) for (let m = 0; m < M; m++) visit(xPos * C + c, (dyPos * C + c) * M + m, (tap * C + c) * M + m);
+  });
 }
 
 function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {

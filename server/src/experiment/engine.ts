@@ -8,7 +8,7 @@ import { subtree } from '../plan/stages';
 import { lrAt } from '../plan/codegen';
 import { readOnnx, type OnnxModel, type OnnxNode } from '../onnx/reader';
 import { seededRandom, splitValidation, type Dataset } from './datasets';
-import { parseStrategy } from './request';
+import { parseStrategy, type RunSettings } from './request';
 import { runGraph, UnsupportedOps, unsupportedOps } from './interpret';
 import { cutPrefix, parameterModule, prefixModelBytes, type PrefixCut } from './prefix';
 import { crossEntropy, Trainer } from './trainer';
@@ -24,18 +24,10 @@ import { crossEntropy, Trainer } from './trainer';
  * unfreeze, so it runs the whole graph in tfjs.
  */
 
-export interface ExperimentConfig {
+export interface ExperimentConfig extends RunSettings {
   /** The ONNX model file (PyTorch names or scopes, see the ONNX reader). */
   model: string;
   data: Dataset;
-  strategies: string[];
-  epochs: number;
-  batch: number;
-  seed: number;
-  /** Fraction of the samples held out for validation. */
-  valSplit: number;
-  lr: number;
-  optimizer: 'sgd' | 'adamw';
   /** The backend's name as FreezeLens reports it (tensorflow-gpu, tensorflow, wasm, cpu); tfjs's by default. */
   backend?: string;
   /** Wall-clock budget of the whole run: the strategy that runs it out stops, later ones do not start. */

@@ -64,13 +64,7 @@ export function startExperiment(request: ExperimentRequest, onEvent: (e: Experim
   const done = new Promise<{ finished: boolean }>((resolve) => {
     child.on('exit', (code, signal) => {
       if (budgetTimer) clearTimeout(budgetTimer);
-      if (!finished) {
-        // The child died before saying it had finished: the strategy it was on, and those after it, did not end.
-        const why = killedFor ?? (cancelled ? 'cancelled' : crashReason(code, signal, stderr));
-        const unfinished = request.strategies.filter((s) => !ended.has(s));
-        if (unfinished.length === 0) onEvent({ type: 'error', strategy: null, message: why });
-        for (const s of unfinished) onEvent({ type: 'error', strategy: s, message: s === current || current === null ? why : `not run: ${why}` });
-      }
+      if (!finished) reportUnfinished(request.strategies, ended, current, killedFor ?? (cancelled ? 'cancelled' : crashReason(code, signal, stderr)), onEvent);
       resolve({ finished });
     });
   });
@@ -85,6 +79,17 @@ export function startExperiment(request: ExperimentRequest, onEvent: (e: Experim
       killAfterGrace('cancelled');
     },
   };
+}
+
+/**
+ * A run's process died before it said it had finished: the strategy it was
+ * on and those after it did not end. One error each (the others `not run`),
+ * or one for the run when every strategy had ended or none had started.
+ */
+export function reportUnfinished(strategies: string[], ended: Set<string>, current: string | null, why: string, onEvent: (e: ExperimentEvent) => void): void {
+  const unfinished = strategies.filter((s) => !ended.has(s));
+  if (unfinished.length === 0) onEvent({ type: 'error', strategy: null, message: why });
+  for (const s of unfinished) onEvent({ type: 'error', strategy: s, message: s === current || current === null ? why : `not run: ${why}` });
 }
 
 function crashReason(code: number | null, signal: NodeJS.Signals | null, stderr: string): string {

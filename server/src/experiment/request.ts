@@ -5,12 +5,26 @@ import { DatasetError, loadCsv, loadImageFolder, loadNumpy, type Dataset } from 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
+/** What every run is given, whichever backend runs it. */
+export interface RunSettings {
+  /** Planner presets with optional +bn-train / +lr-split:F suffixes. */
+  strategies: string[];
+  epochs: number;
+  batch: number;
+  seed: number;
+  /** Fraction of the samples held out for validation. */
+  valSplit: number;
+  /** The head's learning rate. */
+  lr: number;
+  optimizer: 'sgd' | 'adamw';
+}
+
 /**
  * What a caller (the CLI, the language server, the panel) asks the
  * experiment process to run: files and settings only, so that it crosses
  * the process boundary as JSON and the data is loaded in the child.
  */
-export interface ExperimentRequest {
+export interface ExperimentRequest extends RunSettings {
   /** The ONNX model file. */
   model: string;
   /** An ImageFolder directory, a CSV, or .npz / .npy arrays. */
@@ -20,13 +34,6 @@ export interface ExperimentRequest {
   /** Image normalisation (ImageNet's by default). */
   mean?: [number, number, number];
   std?: [number, number, number];
-  strategies: string[];
-  epochs: number;
-  batch: number;
-  seed: number;
-  valSplit: number;
-  lr: number;
-  optimizer: 'sgd' | 'adamw';
   /** Forces a backend; otherwise the first that loads (see backend.ts). */
   backend?: BackendName;
   budgetMs?: number;

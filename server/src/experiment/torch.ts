@@ -7,8 +7,8 @@ import { lrAt } from '../plan/codegen';
 import { presetPlan } from '../plan/plan';
 import { findPackageRoot } from '../packageRoot';
 import { gradualSchedule, type ExperimentEvent } from './engine';
-import type { ExperimentHandle } from './process';
-import { parseStrategy } from './request';
+import { reportUnfinished, type ExperimentHandle } from './process';
+import { parseStrategy, type RunSettings } from './request';
 
 /**
  * The PyTorch backend: the same strategies and the same events as the tfjs
@@ -26,20 +26,13 @@ export const RUNNER_PROTOCOL = 1;
 export type TorchModel = { kind: 'factory'; factory: string } | { kind: 'catalog'; name: string; randomWeights?: boolean } | { kind: 'torchscript'; path: string };
 export type TorchData = { kind: 'image-folder'; path: string; size: [number, number]; mean?: number[]; std?: number[] } | { kind: 'factory'; factory: string };
 
-export interface TorchRequest {
+export interface TorchRequest extends RunSettings {
   /** The interpreter: the user's choice, else python3. */
   python: string;
   /** Where factories are imported from (the workspace folder). */
   cwd: string;
   model: TorchModel;
   data: TorchData;
-  strategies: string[];
-  epochs: number;
-  batch: number;
-  seed: number;
-  valSplit: number;
-  lr: number;
-  optimizer: 'sgd' | 'adamw';
   /** auto (CUDA, else MPS, else CPU), cuda, mps or cpu. */
   device?: string;
   amp?: 'bf16' | 'fp16';
@@ -58,7 +51,7 @@ export interface RunnerStrategy {
 }
 
 /** The plans for the runner, from the module tree it reported. */
-export function runnerStrategies(tree: ModelTreeNode, request: Pick<TorchRequest, 'strategies' | 'lr' | 'optimizer' | 'epochs'>): (RunnerStrategy | { name: string; error: string })[] {
+export function runnerStrategies(tree: ModelTreeNode, request: Pick<RunSettings, 'strategies' | 'lr' | 'optimizer' | 'epochs'>): (RunnerStrategy | { name: string; error: string })[] {
   return request.strategies.map((name) => {
     try {
       const { preset, bnTrain, lrSplit } = parseStrategy(name);
@@ -146,9 +139,8 @@ export function startTorchExperiment(request: TorchRequest, onEvent: (e: Experim
     child.on('close', (code, signal) => {
       if (!finished) {
         const why = spawnError ?? (cancelled ? 'cancelled' : `the PyTorch runner ${signal ? `was killed (${signal})` : `exited with code ${code}`}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
-        const unfinished = request.strategies.filter((s) => !ended.has(s));
-        if (phase !== 'run' || unfinished.length === 0) onEvent({ type: 'error', strategy: null, message: why });
-        else for (const s of unfinished) onEvent({ type: 'error', strategy: s, message: s === current || current === null ? why : `not run: ${why}` });
+        // Before the plans were sent, no strategy has started: the failure is the run's.
+        reportUnfinished(phase === 'run' ? request.strategies : [], ended, current, why, onEvent);
       }
       resolve({ finished });
     });
