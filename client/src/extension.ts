@@ -10,6 +10,7 @@ import {
 import { NOTEBOOK_TYPE, SERVER_NAME, SETTINGS_SECTION, type InitializationOptions } from '../../server/src/protocol';
 import { CrashPolicy } from './crashPolicy';
 import { OnnxEditorProvider } from './onnxEditor';
+import { registerTorchExperiments } from './experiments/torchCommand';
 import { registerPlanner } from './planner/planner';
 import type { PlannerView } from './planner/plannerView';
 
@@ -83,6 +84,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Freeze
     }),
   );
   const planner = registerPlanner(context, () => started.then(() => client));
+  registerTorchExperiments(context);
   started = client.start();
   await started;
   return { planner };

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { onnxTarget } from '../engine/planTarget';
-import { isFrozen, presetPlan, type FreezePlan } from '../plan/plan';
+import { gradualSchedule, isFrozen, presetPlan, type FreezePlan } from '../plan/plan';
 import { subtree } from '../plan/stages';
 import { lrAt } from '../plan/codegen';
 import { readOnnx, type OnnxModel, type OnnxNode } from '../onnx/reader';
@@ -202,24 +202,6 @@ async function runStrategy(
   } finally {
     trainer.dispose();
   }
-}
-
-/**
- * Gradual unfreezing: at every `gradualEvery`-th epoch the last stage that is
- * still frozen unfreezes. The epochs and the stage paths, for a run of `epochs`.
- */
-export function gradualSchedule(plan: FreezePlan, epochs: number): { epoch: number; paths: string[] }[] {
-  const out: { epoch: number; paths: string[] }[] = [];
-  if (plan.gradualEvery === null) return out;
-  let frozen = [...plan.frozen];
-  const frozenAt = (p: string) => isFrozen({ ...plan, frozen }, p);
-  for (let epoch = plan.gradualEvery; epoch < epochs; epoch += plan.gradualEvery) {
-    const next = [...plan.stages].reverse().find((s) => s.paths.some(frozenAt));
-    if (!next) break;
-    out.push({ epoch, paths: next.paths });
-    frozen = frozen.filter((f) => !next.paths.some((p) => f === p || f.startsWith(`${p}.`)));
-  }
-  return out;
 }
 
 function makeTrainer(

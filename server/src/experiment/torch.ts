@@ -4,9 +4,9 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { ModelTreeNode } from '../engine/models';
 import { lrAt } from '../plan/codegen';
-import { presetPlan } from '../plan/plan';
+import { gradualSchedule, presetPlan } from '../plan/plan';
 import { findPackageRoot } from '../packageRoot';
-import { gradualSchedule, type ExperimentEvent } from './engine';
+import type { ExperimentEvent } from './engine';
 import { reportUnfinished, type ExperimentHandle } from './process';
 import { parseStrategy, type RunSettings } from './request';
 

@@ -312,3 +312,21 @@ function activationOf(n: ModelTreeNode): number | undefined {
   const dims = shape.slice(1);
   return dims.every((d) => typeof d === 'number') ? (dims as number[]).reduce((p, d) => p * d, 1) * FP32 : undefined;
 }
+
+/**
+ * Gradual unfreezing: at every `gradualEvery`-th epoch the last stage that is
+ * still frozen unfreezes. The epochs and the stage paths, for a run of `epochs`.
+ */
+export function gradualSchedule(plan: FreezePlan, epochs: number): { epoch: number; paths: string[] }[] {
+  const out: { epoch: number; paths: string[] }[] = [];
+  if (plan.gradualEvery === null) return out;
+  let frozen = [...plan.frozen];
+  const frozenAt = (p: string) => isFrozen({ ...plan, frozen }, p);
+  for (let epoch = plan.gradualEvery; epoch < epochs; epoch += plan.gradualEvery) {
+    const next = [...plan.stages].reverse().find((s) => s.paths.some(frozenAt));
+    if (!next) break;
+    out.push({ epoch, paths: next.paths });
+    frozen = frozen.filter((f) => !next.paths.some((p) => f === p || f.startsWith(`${p}.`)));
+  }
+  return out;
+}
