@@ -3,8 +3,8 @@
 // every demo strategy runs and reports what the tfjs engine reports; frozen
 // parameters and frozen BatchNorm statistics do not move; one training
 // step agrees with the tfjs engine's on the same weights and batch; a
-// cancel, a bad factory, a missing torch and a protocol mismatch each end
-// with a clear error.
+// cancel, a bad factory, a missing torch, a missing GPU and a protocol
+// mismatch each end with a clear error; bf16 autocast runs.
 //
 //   node --test test/oracle/torch-backend.test.mjs   (torch under /usr/bin/python3)
 import assert from 'node:assert/strict';
@@ -193,4 +193,16 @@ test('a Python without torch, a missing interpreter and a protocol mismatch are 
   let out = '';
   for await (const chunk of child.stdout) out += chunk;
   assert.match(JSON.parse(out.trim().split('\n')[0]).error, /FreezeLens speaks protocol 99, this runner 1/);
+});
+
+test('--device cuda without a GPU is a run error that says what to do; bf16 autocast runs on the CPU', async () => {
+  checkPython();
+  const cuda = await run({ model: demoModel, data: demoData, device: 'cuda' }).done;
+  const [[strategy, message]] = errors(cuda.events);
+  assert.equal(strategy, null);
+  assert.match(message, /^--device cuda: torch .* sees no CUDA GPU \(torch\.cuda\.is_available\(\) is False\); install a CUDA build of torch, or use --device cpu$/);
+  const bf16 = await run({ model: demoModel, data: demoData, amp: 'bf16', strategies: ['linear-probe'] }).done;
+  assert.deepEqual(errors(bf16.events), []);
+  const end = bf16.events.find((e) => e.type === 'end');
+  assert.ok(end && Number.isFinite(end.valAcc) && end.trainableParams === 325, JSON.stringify(end));
 });
