@@ -1,0 +1,83 @@
+// The experiment panel's model (webview/src/experiment/model.ts): the setup
+// form's inline checks, the run state that the engine's events build (curves,
+// progress, the results row of each plan, a plan's error beside the others'
+// results), sorting and best cells of the results table, and the exports.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ExperimentEvent } from '../../server/src/experiment/engine';
+import { applyEvent, bestCells, newRun, progress, sortPlans, toCsv, toJson, validateSetup, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
+
+const everywhere: Availability = { auto: { available: true }, wasm: { available: true }, cpu: { available: true }, tensorflow: { available: false, why: '@tensorflow/tfjs-node is not installed' }, torch: { available: true } };
+const setup: PanelSetup = { model: { kind: 'onnx', path: 'examples/experiment/shapes_cnn.onnx' }, data: 'examples/experiment/data', plans: ['linear-probe', 'full'], epochs: 2, batch: 32, seed: 0, valSplit: 0.2, backend: 'auto' };
+
+test('a valid setup has no errors; each bad field gets its own message', () => {
+  assert.deepEqual(validateSetup(setup, everywhere), {});
+  const bad = validateSetup({ ...setup, model: { kind: 'onnx', path: ' ' }, data: '', plans: ['linear-probe', 'freeze-everything'], epochs: 0, batch: 1, seed: -1, valSplit: 1, backend: 'tensorflow' }, everywhere);
+  assert.deepEqual(bad, {
+    model: 'Choose a model.',
+    data: 'Choose the data: an image folder (one subfolder per class).',
+    plans: "'freeze-everything' is not a plan FreezeLens knows.",
+    epochs: 'Epochs: a whole number from 1 to 1000.',
+    batch: 'Batch size: a whole number from 2 to 4096 (BatchNorm needs two samples).',
+    seed: 'Seed: a whole number, 0 or more.',
+    valSplit: 'Validation split: a fraction between 0 and 1.',
+    backend: 'tensorflow is not available here: @tensorflow/tfjs-node is not installed.',
+  });
+  assert.equal(validateSetup({ ...setup, plans: [] }, everywhere).plans, 'Choose at least one plan.');
+  assert.equal(validateSetup({ ...setup, plans: ['full', 'full'] }, everywhere).plans, 'A plan is chosen twice.');
+  assert.deepEqual(validateSetup({ ...setup, plans: ['freeze-to:layer3+bn-train+lr-split:10', 'gradual:2', 'discriminative:2.6'] }, everywhere), {});
+});
+
+test('models and backends must fit: ONNX for tfjs, a factory or catalog name for torch', () => {
+  assert.match(validateSetup({ ...setup, backend: 'torch' }, everywhere).model!, /torch backend runs a model factory/);
+  assert.match(validateSetup({ ...setup, model: { kind: 'factory', factory: 'models.build:model' } }, everywhere).model!, /needs the torch backend/);
+  assert.equal(validateSetup({ ...setup, model: { kind: 'factory', factory: 'models.build' }, backend: 'torch' }, everywhere).model, 'A factory is package.module:function.');
+  assert.deepEqual(validateSetup({ ...setup, model: { kind: 'catalog', name: 'resnet50' }, backend: 'torch' }, everywhere), {});
+});
+
+function end(strategy: string, valAcc: number, msPerEpoch: number, trainableParams: number): ExperimentEvent {
+  return { type: 'end', strategy, valAcc, bestValAcc: valAcc, msPerEpoch, samplesPerSec: 32_000 / msPerEpoch, peakRssMB: 200 + trainableParams / 1000, tensorMB: 1, trainableParams, totalParams: 105_589, backend: 'wasm', cached: strategy === 'linear-probe' };
+}
+
+test('events build each plan\'s curves, progress and row; one plan\'s error sits on its row while the others finish', () => {
+  const run = newRun(1, { ...setup, plans: ['linear-probe', 'freeze-to:nope', 'full'] });
+  const events: ExperimentEvent[] = [
+    { type: 'start', backend: 'wasm', model: 'm.onnx', dataset: { kind: 'image-folder', samples: 400, classes: ['a', 'b'], shape: [3, 32, 32], train: 320, val: 80, warnings: [] }, strategies: run.setup.plans },
+    { type: 'step', strategy: 'linear-probe', step: 1, loss: 1.6, ms: 3 },
+    { type: 'step', strategy: 'linear-probe', step: 2, loss: 1.2, ms: 3 },
+    { type: 'epoch', strategy: 'linear-probe', epoch: 1, trainLoss: 1.4, valLoss: 1.1, valAcc: 0.6, msEpoch: 60 },
+  ];
+  for (const e of events) applyEvent(run, e);
+  const [probe, nope, full] = run.plans;
+  assert.equal(run.backend, 'wasm');
+  assert.deepEqual(probe.loss, [[1, 1.6], [2, 1.2]]);
+  assert.deepEqual(probe.accuracy, [[1, 0.6]]);
+  assert.equal(probe.status, 'running');
+  assert.equal(progress(run, probe), 0.5);
+  assert.equal(progress(run, full), 0);
+  applyEvent(run, { type: 'epoch', strategy: 'linear-probe', epoch: 2, trainLoss: 1, valLoss: 0.9, valAcc: 0.8, msEpoch: 55 });
+  applyEvent(run, end('linear-probe', 0.8, 58, 325));
+  applyEvent(run, { type: 'error', strategy: 'freeze-to:nope', message: "no stage 'nope'" });
+  applyEvent(run, end('full', 0.95, 1700, 105_589));
+  assert.deepEqual([probe.status, nope.status, full.status], ['done', 'failed', 'done']);
+  assert.equal(nope.error, "no stage 'nope'");
+  assert.equal(progress(run, nope), 1);
+  assert.equal(applyEvent(run, { type: 'step', strategy: 'not-in-this-run', step: 1, loss: 1, ms: 1 }), undefined);
+  applyEvent(run, { type: 'error', strategy: null, message: 'the experiment process was killed (SIGKILL)' });
+  assert.equal(run.error, 'the experiment process was killed (SIGKILL)');
+
+  // The table: sorted by any column, failed plans last; the best cell of each column marked.
+  assert.deepEqual(sortPlans(run.plans, 'valAcc', true).map((p) => p.plan), ['full', 'linear-probe', 'freeze-to:nope']);
+  assert.deepEqual(sortPlans(run.plans, 'msPerEpoch', false).map((p) => p.plan), ['linear-probe', 'full', 'freeze-to:nope']);
+  assert.deepEqual(sortPlans(run.plans, 'plan', false).map((p) => p.plan), ['full', 'linear-probe', 'freeze-to:nope']);
+  assert.deepEqual(bestCells(run.plans), { valAcc: 'full', bestValAcc: 'full', msPerEpoch: 'linear-probe', samplesPerSec: 'linear-probe', peakRssMB: 'linear-probe', trainableParams: 'linear-probe' });
+
+  // Exports: CSV rows with the failure's message quoted where needed, JSON with the curves.
+  const csv = toCsv(run).trim().split('\n');
+  assert.equal(csv[0], 'plan,status,val_acc,best_val_acc,ms_per_epoch,samples_per_sec,peak_rss_mb,trainable_params,total_params,backend,error');
+  assert.match(csv[1], /^linear-probe,done,0\.8,0\.8,58,[\d.]+,200\.325,325,105589,wasm,$/);
+  assert.equal(csv[2], "freeze-to:nope,failed,,,,,,,,,no stage 'nope'");
+  const json = JSON.parse(toJson(run));
+  assert.deepEqual(json.plans[0].loss, [[1, 1.6], [2, 1.2]]);
+  assert.equal(json.error, 'the experiment process was killed (SIGKILL)');
+});
