@@ -10,6 +10,7 @@ import {
 import { NOTEBOOK_TYPE, SERVER_NAME, SETTINGS_SECTION, type InitializationOptions } from '../../server/src/protocol';
 import { CrashPolicy } from './crashPolicy';
 import { OnnxEditorProvider } from './onnxEditor';
+import { registerExperimentPanel } from './experiments/panel';
 import { registerTorchExperiments } from './experiments/torchCommand';
 import { registerPlanner } from './planner/planner';
 import type { PlannerView } from './planner/plannerView';
@@ -85,6 +86,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Freeze
   );
   const planner = registerPlanner(context, () => started.then(() => client));
   registerTorchExperiments(context);
+  registerExperimentPanel(context);
   started = client.start();
   await started;
   return { planner };

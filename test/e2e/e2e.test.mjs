@@ -72,6 +72,8 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
     extensionDevelopmentPath: extensionPath,
     extensionTestsPath: testsPath,
     env: { FREEZELENS_E2E_OUT: outDir },
+    // Trusted: the experiment panel runs only in a trusted workspace, and the tests cannot answer the trust prompt.
+    args: ['--disable-workspace-trust'],
     log: (line) => serverLog.push(`${stamp()} ${line}`),
   });
   cleanups.push(() => server.stop());
@@ -149,7 +151,9 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
 /**
  * Serves the suite's screenshot requests: it writes `ready-for-screenshot`
  * (JSON: { name, expectText?, selector?, click? }); we click what it asks
- * (click: { row, hasText, target? }: a user's click in the workbench),
+ * (click: { row, hasText, target? }: a user's click in the workbench;
+ * clickInFrames: { selector, hasText }: a click inside a webview; timeoutMs:
+ * how long to wait for expectText in frames, 20 s by default),
  * check the DOM, take `<name>.png`, and answer with `screenshot-done`
  * (JSON: { ok, error? }).
  */
@@ -171,9 +175,26 @@ function watchScreenshotRequests(page) {
         await row.waitFor({ state: 'visible', timeout: 20_000 });
         await (req.click.target ? row.locator(req.click.target).first() : row).click();
       }
+      if (req.clickInFrames) {
+        // A click inside a webview (nested iframes): the first frame that shows the element.
+        const deadline = Date.now() + 20_000;
+        let clicked = false;
+        while (!clicked && Date.now() < deadline) {
+          for (const frame of page.frames()) {
+            const target = frame.locator(req.clickInFrames.selector).filter({ hasText: req.clickInFrames.hasText }).first();
+            if (await target.isVisible().catch(() => false)) {
+              await target.click();
+              clicked = true;
+              break;
+            }
+          }
+          if (!clicked) await new Promise((r) => setTimeout(r, 250));
+        }
+        if (!clicked) throw new Error(`no frame shows ${req.clickInFrames.selector} with "${req.clickInFrames.hasText}"`);
+      }
       if (req.expectText && req.inFrames) {
         // A webview renders in nested iframes: look in every frame until one shows the text.
-        const deadline = Date.now() + 20_000;
+        const deadline = Date.now() + (req.timeoutMs ?? 20_000);
         let found = false;
         while (!found && Date.now() < deadline) {
           for (const frame of page.frames()) {

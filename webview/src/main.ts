@@ -1,5 +1,288 @@
 /**
- * The experiment panel's UI. Its issue has not landed yet; this entry point
- * exists so the build, the CSP and the bundle layout are in place from the start.
+ * The experiment panel ("FreezeLens: Run Quick Fine-tune"): the setup form,
+ * live curves (uPlot) and the results table of a run. The extension
+ * (client/src/experiments/panel.ts) starts runs and sends their events;
+ * this page folds them with the shared model (./experiment/model.ts) and
+ * draws. Built with @vscode-elements and VS Code's theme variables; the CSP
+ * allows nothing remote. Its state survives hiding and reloads (setState).
  */
-export const PANEL_READY = 'freezelens-panel-ready';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import './main.css';
+import { applyEvent, bestCells, COLUMNS, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type ToPanel } from './experiment/model';
+
+declare function acquireVsCodeApi(): { postMessage(message: FromPanel): void; getState(): unknown; setState(state: unknown): void };
+const vscode = acquireVsCodeApi();
+
+interface Saved {
+  setup: PanelSetup;
+  run?: RunState;
+  logScale: boolean;
+  sort: { column: Column; descending: boolean };
+}
+const PRESETS = ['linear-probe', 'full', 'gradual:1', 'bn-only'];
+const saved = vscode.getState() as Saved | undefined;
+const state: Saved = saved ?? {
+  setup: { model: { kind: 'onnx', path: '' }, data: '', plans: ['linear-probe', 'full'], epochs: 3, batch: 32, seed: 0, valSplit: 0.2, backend: 'auto' },
+  logScale: false,
+  sort: { column: 'valAcc', descending: true },
+};
+let availability: Availability | undefined;
+let trusted = true;
+let running = false;
+const save = () => vscode.setState(state);
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}
+
+const app = document.getElementById('app')!;
+app.textContent = '';
+const trustNote = el('p', { class: 'trust', hidden: '' }, 'Experiments read your data and, with the torch backend, run your code: trust this workspace to run them.');
+const form = el('form', { 'aria-label': 'Experiment setup' });
+const errorsOf = new Map<string, HTMLElement>();
+function field(name: keyof PanelSetup, label: string, input: HTMLElement, help?: string): HTMLElement {
+  const id = `f-${name}`;
+  input.id = id;
+  const error = el('span', { class: 'error', id: `${id}-error`, role: 'alert' });
+  input.setAttribute('aria-describedby', `${id}-error`);
+  errorsOf.set(name, error);
+  return el('div', { class: 'field' }, el('label', { for: id }, label), input, ...(help ? [el('span', { class: 'help' }, help)] : []), error);
+}
+const modelInput = el('input', { type: 'text', placeholder: 'model.onnx, or package.module:function / resnet50 for torch' });
+const dataInput = el('input', { type: 'text', placeholder: 'an image folder (one subfolder per class)' });
+const presetBoxes = PRESETS.map((p) => el('vscode-checkbox', { label: p, value: p }) as HTMLElement & { checked: boolean });
+const morePlans = el('input', { type: 'text', placeholder: 'freeze-to:layer3, full+bn-train, …' });
+const num = (v: number, step = '1') => el('input', { type: 'number', value: String(v), step });
+const epochsInput = num(state.setup.epochs);
+const batchInput = num(state.setup.batch);
+const seedInput = num(state.setup.seed);
+const valInput = num(state.setup.valSplit, '0.05');
+const backendSelect = el('select');
+const runButton = el('vscode-button', {}, 'Run');
+const cancelButton = el('vscode-button', { secondary: '', disabled: '' }, 'Cancel');
+form.append(
+  field('model', 'Model', modelInput),
+  field('data', 'Data', dataInput),
+  field('plans', 'Plans', el('div', { class: 'plans', role: 'group', 'aria-label': 'Plans' }, ...presetBoxes, morePlans), 'Presets, and more as comma-separated planner presets'),
+  el('div', { class: 'row' }, field('epochs', 'Epochs', epochsInput), field('batch', 'Batch', batchInput), field('seed', 'Seed', seedInput), field('valSplit', 'Validation split', valInput), field('backend', 'Backend', backendSelect)),
+  el('div', { class: 'actions' }, runButton, cancelButton),
+);
+
+const progressList = el('div', { class: 'progress', 'aria-label': 'Progress per plan' });
+const charts = el('div', { class: 'charts' });
+const logToggle = el('vscode-checkbox', { label: 'Log-scale loss' }) as HTMLElement & { checked: boolean };
+const table = el('table', { class: 'results', 'aria-label': 'Results' });
+const runError = el('p', { class: 'error', role: 'alert' });
+const exportJson = el('vscode-button', { secondary: '', disabled: '' }, 'Export JSON');
+const exportCsv = el('vscode-button', { secondary: '', disabled: '' }, 'Export CSV');
+app.append(el('h1', {}, 'Quick fine-tune'), trustNote, form, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv));
+
+function readSetup(): PanelSetup {
+  const model = modelInput.value.trim();
+  const backend = backendSelect.value as PanelBackend;
+  const torchModel = backend === 'torch' && !model.endsWith('.onnx');
+  const plans = [...presetBoxes.filter((b) => b.checked).map((b) => b.getAttribute('value')!), ...morePlans.value.split(',').map((p) => p.trim()).filter(Boolean)];
+  return {
+    model: torchModel ? (model.includes(':') ? { kind: 'factory', factory: model } : { kind: 'catalog', name: model }) : { kind: 'onnx', path: model },
+    data: dataInput.value.trim(),
+    plans,
+    epochs: Number(epochsInput.value),
+    batch: Number(batchInput.value),
+    seed: Number(seedInput.value),
+    valSplit: Number(valInput.value),
+    backend,
+  };
+}
+
+function fillForm(s: PanelSetup): void {
+  modelInput.value = s.model.kind === 'onnx' ? s.model.path : s.model.kind === 'factory' ? s.model.factory : s.model.name;
+  dataInput.value = s.data;
+  for (const b of presetBoxes) b.checked = s.plans.includes(b.getAttribute('value')!);
+  morePlans.value = s.plans.filter((p) => !PRESETS.includes(p)).join(', ');
+}
+
+function showErrors(): boolean {
+  state.setup = readSetup();
+  save();
+  const errors = availability ? validateSetup(state.setup, availability) : {};
+  for (const [name, span] of errorsOf) span.textContent = errors[name as keyof PanelSetup] ?? '';
+  return Object.keys(errors).length === 0;
+}
+
+function renderBackends(): void {
+  backendSelect.textContent = '';
+  const labels: Record<PanelBackend, string> = { auto: 'auto', wasm: 'tfjs wasm', cpu: 'tfjs cpu', tensorflow: 'tfjs native', torch: 'PyTorch' };
+  for (const b of Object.keys(labels) as PanelBackend[]) {
+    const a = availability?.[b];
+    const option = el('option', { value: b }, a && !a.available ? `${labels[b]} (unavailable: ${a.why ?? 'not here'})` : labels[b]);
+    if (a && !a.available) option.disabled = true;
+    backendSelect.append(option);
+  }
+  backendSelect.value = state.setup.backend;
+}
+
+// --- Charts: one line per plan; train loss by step, validation accuracy by epoch.
+let lossChart: uPlot | undefined;
+let accChart: uPlot | undefined;
+const PALETTE = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
+const colour = (i: number) => getComputedStyle(document.body).getPropertyValue(PALETTE[i % PALETTE.length]).trim() || '#3794ff';
+
+/** uPlot wants one x array shared by all series: the union of the plans' x values, with gaps (null) where a plan has none. */
+function aligned(series: [number, number][][]): uPlot.AlignedData {
+  const xs = [...new Set(series.flatMap((s) => s.map(([x]) => x)))].sort((a, b) => a - b);
+  return [xs, ...series.map((s) => {
+    const at = new Map(s);
+    return xs.map((x) => at.get(x) ?? null);
+  })] as uPlot.AlignedData;
+}
+
+function drawCharts(run: RunState): void {
+  const width = Math.max(280, Math.min(560, (charts.clientWidth || 600) / 2 - 16));
+  const fg = getComputedStyle(document.body).getPropertyValue('--vscode-foreground').trim() || '#ccc';
+  const axis = { stroke: fg, grid: { stroke: 'rgba(128,128,128,0.2)' }, ticks: { stroke: 'rgba(128,128,128,0.4)' } };
+  const series = run.plans.map((p, i) => ({ label: p.plan, stroke: colour(i), width: 1.5, spanGaps: true }));
+  const make = (title: string, xLabel: string, log: boolean): uPlot.Options => ({
+    title, width, height: 220, scales: { x: { time: false }, y: log ? { distr: 3 } : {} }, axes: [{ ...axis, label: xLabel }, axis], series: [{ label: xLabel }, ...series],
+  });
+  lossChart?.destroy();
+  accChart?.destroy();
+  charts.textContent = '';
+  const lossBox = el('figure', { 'aria-label': 'Train loss per step' });
+  const accBox = el('figure', { 'aria-label': 'Validation accuracy per epoch' });
+  charts.append(lossBox, accBox);
+  lossChart = new uPlot(make('Train loss', 'step', state.logScale), aligned(run.plans.map((p) => p.loss)), lossBox);
+  accChart = new uPlot(make('Validation accuracy', 'epoch', false), aligned(run.plans.map((p) => p.accuracy)), accBox);
+}
+
+/** Redraws at most once a frame however fast events come. */
+let pending = false;
+function scheduleRender(): void {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => {
+    pending = false;
+    if (state.run) renderRun(state.run);
+  });
+}
+
+function renderRun(run: RunState): void {
+  runError.textContent = run.error ?? '';
+  progressList.textContent = '';
+  for (const p of run.plans) {
+    const bar = el('vscode-progress-bar', { 'aria-label': `${p.plan} progress`, value: String(progress(run, p)), max: '1' });
+    progressList.append(el('div', { class: `plan ${p.status}` }, el('span', { class: 'name' }, p.plan), bar, el('span', { class: 'status' }, p.status === 'failed' ? `failed: ${p.error}` : p.status)));
+  }
+  if (lossChart && accChart && lossChart.series.length === run.plans.length + 1) {
+    lossChart.setData(aligned(run.plans.map((p) => p.loss)));
+    accChart.setData(aligned(run.plans.map((p) => p.accuracy)));
+  } else drawCharts(run);
+  renderTable(run);
+  save();
+}
+
+function renderTable(run: RunState): void {
+  const best = bestCells(run.plans);
+  const fmt: Record<Exclude<Column, 'plan'>, (v: number) => string> = {
+    valAcc: (v) => `${(100 * v).toFixed(1)}%`,
+    bestValAcc: (v) => `${(100 * v).toFixed(1)}%`,
+    msPerEpoch: (v) => v.toFixed(0),
+    samplesPerSec: (v) => v.toFixed(0),
+    peakRssMB: (v) => v.toFixed(0),
+    trainableParams: (v) => v.toLocaleString('en-US'),
+  };
+  table.textContent = '';
+  const head = el('tr');
+  for (const c of COLUMNS) {
+    const sorted = state.sort.column === c.key;
+    const button = el('button', { type: 'button', 'aria-label': `Sort by ${c.label}` }, `${c.label}${sorted ? (state.sort.descending ? ' ▼' : ' ▲') : ''}`);
+    button.addEventListener('click', () => {
+      state.sort = { column: c.key, descending: sorted ? !state.sort.descending : c.better !== 'low' };
+      renderTable(run);
+      save();
+    });
+    head.append(el('th', { scope: 'col', 'aria-sort': sorted ? (state.sort.descending ? 'descending' : 'ascending') : 'none' }, button));
+  }
+  table.append(el('thead', {}, head));
+  const body = el('tbody');
+  for (const p of sortPlans(run.plans, state.sort.column, state.sort.descending)) {
+    const row = el('tr');
+    row.append(el('th', { scope: 'row' }, p.plan));
+    if (!p.result) {
+      row.append(el('td', { colspan: String(COLUMNS.length - 1), class: p.status === 'failed' ? 'error' : 'muted' }, p.status === 'failed' ? p.error ?? 'failed' : p.status));
+    } else {
+      for (const c of COLUMNS.slice(1)) {
+        const key = c.key as Exclude<Column, 'plan'>;
+        const isBest = best[key] === p.plan && run.plans.filter((q) => q.result).length > 1;
+        row.append(el('td', isBest ? { class: 'best', title: `best ${c.label}` } : {}, `${fmt[key](p.result[key])}${isBest ? ' ★' : ''}`));
+      }
+    }
+    body.append(row);
+  }
+  table.append(body);
+}
+
+function setRunning(on: boolean): void {
+  running = on;
+  runButton.toggleAttribute('disabled', on || !trusted);
+  cancelButton.toggleAttribute('disabled', !on);
+  const done = !!state.run && state.run.finished;
+  exportJson.toggleAttribute('disabled', !done);
+  exportCsv.toggleAttribute('disabled', !done);
+}
+
+runButton.addEventListener('click', () => {
+  if (running || !trusted || !showErrors()) return;
+  vscode.postMessage({ type: 'run', setup: state.setup });
+});
+cancelButton.addEventListener('click', () => {
+  if (state.run) vscode.postMessage({ type: 'cancel', runId: state.run.runId });
+});
+exportJson.addEventListener('click', () => state.run && vscode.postMessage({ type: 'export', runId: state.run.runId, format: 'json' }));
+exportCsv.addEventListener('click', () => state.run && vscode.postMessage({ type: 'export', runId: state.run.runId, format: 'csv' }));
+logToggle.addEventListener('change', () => {
+  state.logScale = logToggle.checked;
+  if (state.run) drawCharts(state.run);
+  save();
+});
+form.addEventListener('input', () => showErrors());
+form.addEventListener('change', () => showErrors());
+
+window.addEventListener('message', (event: MessageEvent) => {
+  const m = event.data as ToPanel;
+  if (m.type === 'availability') {
+    availability = m.backends;
+    trusted = m.trusted;
+    trustNote.toggleAttribute('hidden', trusted);
+    form.toggleAttribute('inert', !trusted);
+    if (!saved && m.defaults) state.setup = { ...state.setup, model: { kind: 'onnx', path: m.defaults.model }, data: m.defaults.data };
+    fillForm(state.setup);
+    renderBackends();
+    setRunning(false);
+    showErrors();
+  } else if (m.type === 'started') {
+    state.run = newRun(m.runId, m.setup);
+    setRunning(true);
+    drawCharts(state.run);
+    renderRun(state.run);
+  } else if (m.type === 'event' && state.run?.runId === m.runId) {
+    applyEvent(state.run, m.event);
+    scheduleRender();
+  } else if (m.type === 'finished' && state.run?.runId === m.runId) {
+    state.run.finished = true;
+    state.run.cancelled = m.cancelled;
+    setRunning(false);
+    renderRun(state.run);
+  }
+});
+
+fillForm(state.setup);
+logToggle.checked = state.logScale;
+if (state.run) renderRun(state.run);
+vscode.postMessage({ type: 'ready' });

@@ -31,6 +31,7 @@ export async function run(): Promise<void> {
     ['Problems panel shows FRZ004', problemsPanel],
     ['an .onnx file opens in the ONNX viewer with its module tree', onnxViewer],
     ['the freeze planner shows resnet18, plans a stage, and writes code that leaves no findings', planner],
+    ['the experiment panel runs two plans on the demo and fills the results table', experimentPanel],
     ['preferred quick fix rewrites to requires_grad_(False)', quickFix],
     ['FRZ002 on model.train() and its preferred fix', batchNormFix],
     ['hover shows the freeze state of model.layer1', hover],
@@ -158,8 +159,22 @@ async function planner(ctx: Context): Promise<void> {
   await vscode.window.showTextDocument(ctx.doc);
 }
 
+/**
+ * The experiment panel, as a user drives it: open it, find the demo's model
+ * and data filled in, press Run, and see both plans' curves and the results
+ * table (the best cells starred) when the run ends.
+ */
+async function experimentPanel(ctx: Context): Promise<void> {
+  await vscode.commands.executeCommand('freezelens.experiment.open');
+  await screenshot({ name: 'experiment-panel', expectText: 'Quick fine-tune', inFrames: true }, 'experiment panel setup');
+  // linear-probe and full for 3 epochs on the demo (wasm): the table stars the best cells once both have ended.
+  await screenshot({ name: 'experiment-finished', expectText: '★', inFrames: true, timeoutMs: 120_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run');
+  await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  await vscode.window.showTextDocument(ctx.doc);
+}
+
 /** Asks the browser side to check the DOM and take a screenshot (see e2e.test.mjs). */
-async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; click?: { row: string; hasText: string; target?: string } }, what: string): Promise<void> {
+async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; timeoutMs?: number; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
   if (!artifactDir) {
     console.log(`[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the ${what} and its screenshot`);
     return;
@@ -174,7 +189,7 @@ async function screenshot(spec: { name: string; expectText: string; selector?: s
   fs.renameSync(`${request}.tmp`, request);
   const reply = await waitFor(
     () => (fs.existsSync(done) ? JSON.parse(fs.readFileSync(done, 'utf8')) : undefined),
-    45_000,
+    (spec.timeoutMs ?? 20_000) + 25_000,
     () => 'the browser side did not answer the screenshot request',
   );
   assert.ok(reply.ok, `${what} failed: ${reply.error}`);

@@ -34,7 +34,8 @@ export type FromPanel =
 
 /** The extension to the panel. */
 export type ToPanel =
-  | { type: 'availability'; backends: Availability; trusted: boolean }
+  /** What can run here; `defaults`: the demo's model and data, where the workspace has them. */
+  | { type: 'availability'; backends: Availability; trusted: boolean; defaults?: { model: string; data: string } }
   | { type: 'started'; runId: number; setup: PanelSetup }
   | { type: 'event'; runId: number; event: ExperimentEvent }
   | { type: 'finished'; runId: number; cancelled: boolean };

@@ -1,0 +1,178 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { ExperimentHandle } from '../../../server/src/experiment/process';
+import { startExperiment } from '../../../server/src/experiment/process';
+import { startTorchExperiment } from '../../../server/src/experiment/torch';
+import { applyEvent, newRun, toCsv, toJson, validateSetup, type Availability, type FromPanel, type PanelSetup, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
+import { resolvePython } from './torchCommand';
+
+/**
+ * "FreezeLens: Run Quick Fine-tune": the experiment panel's host. It tells
+ * the webview which backends can run here, starts runs (the tfjs engine in
+ * its child process, or the PyTorch runner) and relays their events, keeps
+ * each run's state for the exports, and cancels. The webview
+ * (webview/src/main.ts) renders; both fold events with the same model
+ * (webview/src/experiment/model.ts).
+ */
+export const PANEL_VIEW_TYPE = 'freezelens.experiments';
+
+export function registerExperimentPanel(context: vscode.ExtensionContext): void {
+  context.subscriptions.push(
+    vscode.commands.registerCommand('freezelens.experiment.open', () => ExperimentPanel.show(context)),
+    // A window reload brings the panel back; the webview restores its own state (getState).
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel) => void new ExperimentPanel(context, panel),
+    }),
+  );
+}
+
+class ExperimentPanel {
+  private static current: ExperimentPanel | undefined;
+  private runs = new Map<number, RunState>();
+  private handle: ExperimentHandle | undefined;
+  private nextRun = 1;
+
+  static show(context: vscode.ExtensionContext): void {
+    if (ExperimentPanel.current) {
+      ExperimentPanel.current.panel.reveal();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'FreezeLens: Quick Fine-tune', vscode.ViewColumn.Active, {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview')],
+    });
+    new ExperimentPanel(context, panel);
+  }
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly panel: vscode.WebviewPanel,
+  ) {
+    ExperimentPanel.current = this;
+    panel.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview')] };
+    panel.webview.html = html(panel.webview, context.extensionUri);
+    panel.webview.onDidReceiveMessage((m: FromPanel) => void this.receive(m));
+    panel.onDidDispose(() => {
+      this.handle?.cancel();
+      ExperimentPanel.current = undefined;
+    });
+  }
+
+  private post(m: ToPanel): void {
+    void this.panel.webview.postMessage(m);
+  }
+
+  private async receive(m: FromPanel): Promise<void> {
+    if (m.type === 'ready') this.post({ type: 'availability', backends: await availability(), trusted: vscode.workspace.isTrusted, defaults: demoDefaults() });
+    else if (m.type === 'run') await this.run(m.setup);
+    else if (m.type === 'cancel') this.handle?.cancel();
+    else if (m.type === 'export') await this.export(m.runId, m.format);
+    else if (m.type === 'apply') void vscode.window.showInformationMessage(`FreezeLens: to apply ${m.plan}, open the Freeze Planner on the script and choose the preset; applying from the panel comes next.`);
+  }
+
+  private async run(setup: PanelSetup): Promise<void> {
+    if (!vscode.workspace.isTrusted || this.handle) return;
+    const errors = validateSetup(setup, await availability());
+    if (Object.keys(errors).length > 0) return; // the webview shows them; it never sends an invalid setup on purpose
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
+    const runId = this.nextRun++;
+    const run = newRun(runId, setup);
+    this.runs.set(runId, run);
+    this.post({ type: 'started', runId, setup });
+    const abs = (p: string) => (path.isAbsolute(p) ? p : path.join(folder, p));
+    const onEvent = (event: Parameters<typeof applyEvent>[1]) => {
+      applyEvent(run, event);
+      this.post({ type: 'event', runId, event });
+    };
+    const settings = { strategies: setup.plans, epochs: setup.epochs, batch: setup.batch, seed: setup.seed, valSplit: setup.valSplit, lr: 1e-3, optimizer: 'adamw' as const };
+    if (setup.backend === 'torch') {
+      const python = await resolvePython(vscode.workspace.workspaceFolders?.[0]?.uri);
+      const what = setup.model.kind === 'factory' ? `import and run ${setup.model.factory} from this workspace` : 'run the experiment';
+      const go = await vscode.window.showInformationMessage(`FreezeLens will ${what} with ${python.path} (from ${python.source}).`, { modal: true }, 'Run');
+      if (go !== 'Run') {
+        this.post({ type: 'finished', runId, cancelled: true });
+        return;
+      }
+      const model = setup.model.kind === 'factory' ? { kind: 'factory' as const, factory: setup.model.factory } : setup.model.kind === 'catalog' ? { kind: 'catalog' as const, name: setup.model.name } : { kind: 'torchscript' as const, path: abs(setup.model.path) };
+      const data = /^[\w.]+:\w+$/.test(setup.data) ? { kind: 'factory' as const, factory: setup.data } : { kind: 'image-folder' as const, path: abs(setup.data), size: [224, 224] as [number, number] };
+      this.handle = startTorchExperiment({ python: python.path, cwd: folder, model, data, ...settings }, onEvent);
+    } else if (setup.model.kind === 'onnx') {
+      const backend = setup.backend === 'auto' ? undefined : setup.backend;
+      this.handle = startExperiment({ model: abs(setup.model.path), data: abs(setup.data), ...settings, ...(backend ? { backend } : {}) }, onEvent, { workerPath: this.context.asAbsolutePath('dist/experiment/worker.js') });
+    }
+    const handle = this.handle!;
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'FreezeLens: quick fine-tune', cancellable: true }, async (_progress, token) => {
+      token.onCancellationRequested(() => handle.cancel());
+      await handle.done;
+    });
+    run.finished = true;
+    run.cancelled = run.plans.some((p) => p.error === 'cancelled');
+    this.handle = undefined;
+    this.post({ type: 'finished', runId, cancelled: run.cancelled });
+  }
+
+  private async export(runId: number, format: 'json' | 'csv'): Promise<void> {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    const target = await vscode.window.showSaveDialog({ filters: format === 'json' ? { JSON: ['json'] } : { CSV: ['csv'] }, defaultUri: vscode.Uri.file(path.join(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '', `freezelens-run-${runId}.${format}`)) });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, Buffer.from(format === 'json' ? toJson(run) : toCsv(run)));
+  }
+}
+
+/** The demo in the open workspace (examples/ is the demo workspace), for the form's first values. */
+function demoDefaults(): { model: string; data: string } | undefined {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!folder) return undefined;
+  const model = path.join('experiment', 'shapes_cnn.onnx');
+  const data = path.join('experiment', 'data');
+  return fs.existsSync(path.join(folder, model)) && fs.existsSync(path.join(folder, data)) ? { model, data } : undefined;
+}
+
+/** Which backends can run here, and why not: wasm and cpu ship with FreezeLens; tfjs-node and torch depend on the machine. */
+async function availability(): Promise<Availability> {
+  const trusted = vscode.workspace.isTrusted;
+  let native: { available: boolean; why?: string };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require.resolve('@tensorflow/tfjs-node');
+    native = { available: true };
+  } catch {
+    native = { available: false, why: '@tensorflow/tfjs-node is not installed (its libtensorflow download fails without network)' };
+  }
+  let torch: { available: boolean; why?: string } = { available: false, why: 'the workspace is not trusted' };
+  if (trusted) {
+    const python = await resolvePython(vscode.workspace.workspaceFolders?.[0]?.uri);
+    torch = await new Promise((resolve) => {
+      const child = spawn(python.path, ['-c', 'import torch; print(torch.__version__)'], { timeout: 15_000 });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('error', () => resolve({ available: false, why: `no Python at ${python.path}; set freezelens.pythonPath` }));
+      child.on('close', (code) => resolve(code === 0 ? { available: true } : { available: false, why: `torch does not import in ${python.path}` }));
+    });
+  }
+  return { auto: { available: true }, wasm: { available: true }, cpu: { available: true }, tensorflow: native, torch };
+}
+
+function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+  const nonce = Array.from({ length: 32 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(Math.random() * 62)]).join('');
+  const asset = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', f));
+  // Strict: nothing remote, no inline script; styles only from this nonce or the extension.
+  const csp = [`default-src 'none'`, `script-src 'nonce-${nonce}'`, `style-src ${webview.cspSource} 'nonce-${nonce}'`, `font-src ${webview.cspSource}`, `img-src ${webview.cspSource} data:`].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>FreezeLens: Quick Fine-tune</title>
+<link rel="stylesheet" href="${asset('main.css')}">
+</head>
+<body>
+<main id="app" aria-live="polite">Loading…</main>
+<script nonce="${nonce}" src="${asset('main.js')}"></script>
+</body>
+</html>`;
+}
