@@ -80,9 +80,10 @@ const charts = el('div', { class: 'charts' });
 const logToggle = el('vscode-checkbox', { label: 'Log-scale loss' }) as HTMLElement & { checked: boolean };
 const table = el('table', { class: 'results', 'aria-label': 'Results' });
 const runError = el('p', { class: 'error', role: 'alert' });
+const runStatus = el('p', { class: 'status', role: 'status' });
 const exportJson = el('vscode-button', { secondary: '', disabled: '' }, 'Export JSON');
 const exportCsv = el('vscode-button', { secondary: '', disabled: '' }, 'Export CSV');
-app.append(el('h1', {}, 'Quick fine-tune'), trustNote, form, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv));
+app.append(el('h1', {}, 'Quick fine-tune'), trustNote, form, runStatus, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv));
 
 function readSetup(): PanelSetup {
   const model = modelInput.value.trim();
@@ -174,10 +175,11 @@ function scheduleRender(): void {
 
 function renderRun(run: RunState): void {
   runError.textContent = run.error ?? '';
+  runStatus.textContent = !run.finished ? `Running on ${run.backend ?? '…'}` : run.cancelled ? 'Run cancelled' : 'Run finished';
   progressList.textContent = '';
   for (const p of run.plans) {
     const bar = el('vscode-progress-bar', { 'aria-label': `${p.plan} progress`, value: String(progress(run, p)), max: '1' });
-    progressList.append(el('div', { class: `plan ${p.status}` }, el('span', { class: 'name' }, p.plan), bar, el('span', { class: 'status' }, p.status === 'failed' ? `failed: ${p.error}` : p.status)));
+    progressList.append(el('div', { class: `plan ${p.status}` }, el('span', { class: 'name' }, p.plan), bar, el('span', { class: 'status' }, p.status !== 'failed' ? p.status : /^(cancelled|not run)/.test(p.error ?? '') ? p.error! : `failed: ${p.error}`)));
   }
   if (lossChart && accChart && lossChart.series.length === run.plans.length + 1) {
     lossChart.setData(aligned(run.plans.map((p) => p.loss)));

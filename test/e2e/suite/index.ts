@@ -162,13 +162,18 @@ async function planner(ctx: Context): Promise<void> {
 /**
  * The experiment panel, as a user drives it: open it, find the demo's model
  * and data filled in, press Run, and see both plans' curves and the results
- * table (the best cells starred) when the run ends.
+ * table (the best cells starred) when the run ends; then cancel a second
+ * run while it trains, and see it stop.
  */
 async function experimentPanel(ctx: Context): Promise<void> {
   await vscode.commands.executeCommand('freezelens.experiment.open');
   await screenshot({ name: 'experiment-panel', expectText: 'Quick fine-tune', inFrames: true }, 'experiment panel setup');
   // linear-probe and full for 3 epochs on the demo (wasm): the table stars the best cells once both have ended.
-  await screenshot({ name: 'experiment-finished', expectText: '★', inFrames: true, timeoutMs: 120_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run');
+  await screenshot({ name: 'experiment-finished', expectText: 'Run finished', inFrames: true, timeoutMs: 120_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run');
+  await screenshot({ name: 'experiment-table', expectText: '★', inFrames: true }, 'experiment results table');
+  // A second run, cancelled once it is training: it stops within seconds.
+  await screenshot({ name: 'experiment-second-run', expectText: 'running', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'second run starts');
+  await screenshot({ name: 'experiment-cancelled', expectText: 'Run cancelled', inFrames: true, timeoutMs: 15_000, clickInFrames: { selector: 'vscode-button', hasText: 'Cancel' } }, 'second run cancelled');
   await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   await vscode.window.showTextDocument(ctx.doc);
 }
