@@ -153,7 +153,8 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
  * (JSON: { name, expectText?, selector?, click? }); we click what it asks
  * (click: { row, hasText, target? }: a user's click in the workbench;
  * clickInFrames: { selector, hasText }: a click inside a webview; timeoutMs:
- * how long to wait for expectText in frames, 20 s by default),
+ * how long to wait for expectText in frames, 20 s by default; axe: check
+ * that frame's accessibility with axe-core),
  * check the DOM, take `<name>.png`, and answer with `screenshot-done`
  * (JSON: { ok, error? }).
  */
@@ -204,6 +205,7 @@ function watchScreenshotRequests(page) {
           if (!found) await new Promise((r) => setTimeout(r, 250));
         }
         if (!found) throw new Error(`no frame shows "${req.expectText}"`);
+        if (req.axe) await checkAccessibility(page, req.expectText, req.name);
       } else if (req.expectText) {
         // Wait for the text to render rather than racing the panel's layout.
         const locator = page.locator(req.selector ?? 'body').filter({ hasText: req.expectText }).first();
@@ -222,6 +224,26 @@ function watchScreenshotRequests(page) {
     busy = false;
   }, 200);
   return { errors, stop: () => clearInterval(timer) };
+}
+
+/**
+ * axe-core on the webview frame that shows `text`: its violations go to
+ * `<name>.axe.json`, and a serious or critical one fails the check. The
+ * script is evaluated through the debugging protocol, which the webview's
+ * CSP (no inline scripts) does not apply to.
+ */
+async function checkAccessibility(page, text, name) {
+  const axe = fs.readFileSync(path.join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
+  for (const frame of page.frames()) {
+    const body = await frame.locator('body').innerText({ timeout: 1000 }).catch(() => '');
+    if (!body.includes(text)) continue;
+    const violations = await frame.evaluate(`${axe}\n;axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })))`);
+    fs.writeFileSync(path.join(outDir, `${name}.axe.json`), JSON.stringify(violations, null, 2));
+    const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    if (serious.length > 0) throw new Error(`accessibility: ${serious.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.slice(0, 3).join(', ')}`).join('; ')}`);
+    return;
+  }
+  throw new Error(`no frame shows "${text}" for the accessibility check`);
 }
 
 function snapshot(dir) {

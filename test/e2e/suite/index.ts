@@ -170,7 +170,8 @@ async function experimentPanel(ctx: Context): Promise<void> {
   await screenshot({ name: 'experiment-panel', expectText: 'Quick fine-tune', inFrames: true }, 'experiment panel setup');
   // linear-probe and full for 3 epochs on the demo (wasm): the table stars the best cells once both have ended.
   await screenshot({ name: 'experiment-finished', expectText: 'Run finished', inFrames: true, timeoutMs: 120_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run');
-  await screenshot({ name: 'experiment-table', expectText: '★', inFrames: true }, 'experiment results table');
+  // No serious accessibility violations (axe-core) in the panel with a finished run.
+  await screenshot({ name: 'experiment-table', expectText: '★', inFrames: true, axe: true }, 'experiment results table and accessibility');
   // A second run, cancelled once it is training: it stops within seconds.
   await screenshot({ name: 'experiment-second-run', expectText: 'running', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'second run starts');
   await screenshot({ name: 'experiment-cancelled', expectText: 'Run cancelled', inFrames: true, timeoutMs: 15_000, clickInFrames: { selector: 'vscode-button', hasText: 'Cancel' } }, 'second run cancelled');
@@ -179,7 +180,7 @@ async function experimentPanel(ctx: Context): Promise<void> {
 }
 
 /** Asks the browser side to check the DOM and take a screenshot (see e2e.test.mjs). */
-async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; timeoutMs?: number; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
+async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; timeoutMs?: number; axe?: boolean; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
   if (!artifactDir) {
     console.log(`[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the ${what} and its screenshot`);
     return;
