@@ -83,7 +83,8 @@ const runError = el('p', { class: 'error', role: 'alert' });
 const runStatus = el('p', { class: 'status', role: 'status' });
 const exportJson = el('vscode-button', { secondary: '', disabled: '' }, 'Export JSON');
 const exportCsv = el('vscode-button', { secondary: '', disabled: '' }, 'Export CSV');
-app.append(el('h1', {}, 'Quick fine-tune'), trustNote, form, runStatus, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv));
+const saveChart = el('vscode-button', { secondary: '', disabled: '' }, 'Save chart');
+app.append(el('h1', {}, 'Quick fine-tune'), trustNote, form, runStatus, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv, saveChart));
 
 function readSetup(): PanelSetup {
   const model = modelInput.value.trim();
@@ -237,6 +238,7 @@ function setRunning(on: boolean): void {
   const done = !!state.run && state.run.finished;
   exportJson.toggleAttribute('disabled', !done);
   exportCsv.toggleAttribute('disabled', !done);
+  saveChart.toggleAttribute('disabled', !done);
 }
 
 runButton.addEventListener('click', () => {
@@ -248,6 +250,20 @@ cancelButton.addEventListener('click', () => {
 });
 exportJson.addEventListener('click', () => state.run && vscode.postMessage({ type: 'export', runId: state.run.runId, format: 'json' }));
 exportCsv.addEventListener('click', () => state.run && vscode.postMessage({ type: 'export', runId: state.run.runId, format: 'csv' }));
+saveChart.addEventListener('click', () => {
+  if (!state.run || !lossChart || !accChart) return;
+  // Both charts side by side on the editor's background (the canvases themselves are transparent).
+  const [a, b] = [lossChart.ctx.canvas, accChart.ctx.canvas];
+  const out = document.createElement('canvas');
+  out.width = a.width + b.width;
+  out.height = Math.max(a.height, b.height);
+  const ctx = out.getContext('2d')!;
+  ctx.fillStyle = getComputedStyle(document.body).getPropertyValue('--vscode-editor-background').trim() || '#1e1e1e';
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.drawImage(a, 0, 0);
+  ctx.drawImage(b, a.width, 0);
+  vscode.postMessage({ type: 'saveChart', runId: state.run.runId, png: out.toDataURL('image/png') });
+});
 logToggle.addEventListener('change', () => {
   state.logScale = logToggle.checked;
   if (state.run) drawCharts(state.run);

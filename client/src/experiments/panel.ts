@@ -69,6 +69,7 @@ class ExperimentPanel {
     else if (m.type === 'run') await this.run(m.setup);
     else if (m.type === 'cancel') this.handle?.cancel();
     else if (m.type === 'export') await this.export(m.runId, m.format);
+    else if (m.type === 'saveChart') await this.saveChart(m.runId, m.png);
     else if (m.type === 'apply') void vscode.window.showInformationMessage(`FreezeLens: to apply ${m.plan}, open the Freeze Planner on the script and choose the preset; applying from the panel comes next.`);
   }
 
@@ -111,6 +112,13 @@ class ExperimentPanel {
     run.cancelled = run.plans.some((p) => p.error === 'cancelled');
     this.handle = undefined;
     this.post({ type: 'finished', runId, cancelled: run.cancelled });
+  }
+
+  private async saveChart(runId: number, png: string): Promise<void> {
+    const prefix = 'data:image/png;base64,';
+    if (!png.startsWith(prefix)) return;
+    const target = await vscode.window.showSaveDialog({ filters: { PNG: ['png'] }, defaultUri: vscode.Uri.file(path.join(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '', `freezelens-run-${runId}.png`)) });
+    if (target) await vscode.workspace.fs.writeFile(target, Buffer.from(png.slice(prefix.length), 'base64'));
   }
 
   private async export(runId: number, format: 'json' | 'csv'): Promise<void> {

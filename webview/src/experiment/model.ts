@@ -30,7 +30,9 @@ export type FromPanel =
   | { type: 'run'; setup: PanelSetup }
   | { type: 'cancel'; runId: number }
   | { type: 'apply'; runId: number; plan: string }
-  | { type: 'export'; runId: number; format: 'json' | 'csv' };
+  | { type: 'export'; runId: number; format: 'json' | 'csv' }
+  /** The charts as a PNG (a data: URL), for the extension to save where the user says. */
+  | { type: 'saveChart'; runId: number; png: string };
 
 /** The extension to the panel. */
 export type ToPanel =
