@@ -57,6 +57,7 @@ function field(name: keyof PanelSetup, label: string, input: HTMLElement, help?:
 }
 const modelInput = el('input', { type: 'text', placeholder: 'model.onnx, or package.module:function / resnet50 for torch' });
 const dataInput = el('input', { type: 'text', placeholder: 'an image folder (one subfolder per class)' });
+const dataSummary = el('div', { class: 'data-summary', 'aria-live': 'polite' });
 const presetBoxes = PRESETS.map((p) => el('vscode-checkbox', { label: p, value: p }) as HTMLElement & { checked: boolean });
 const morePlans = el('input', { type: 'text', placeholder: 'freeze-to:layer3, full+bn-train, …' });
 const num = (v: number, step = '1') => el('input', { type: 'number', value: String(v), step });
@@ -70,6 +71,7 @@ const cancelButton = el('vscode-button', { secondary: '', disabled: '' }, 'Cance
 form.append(
   field('model', 'Model', modelInput),
   field('data', 'Data', dataInput),
+  dataSummary,
   field('plans', 'Plans', el('div', { class: 'plans', role: 'group', 'aria-label': 'Plans' }, ...presetBoxes, morePlans), 'Presets, and more as comma-separated planner presets'),
   el('div', { class: 'row' }, field('epochs', 'Epochs', epochsInput), field('batch', 'Batch', batchInput), field('seed', 'Seed', seedInput), field('valSplit', 'Validation split', valInput), field('backend', 'Backend', backendSelect)),
   el('div', { class: 'actions' }, runButton, cancelButton),
@@ -272,8 +274,42 @@ logToggle.addEventListener('change', () => {
 form.addEventListener('input', () => showErrors());
 form.addEventListener('change', () => showErrors());
 
+/** The data folder's classes, counts and thumbnails, asked for when the path settles. */
+let inspectTimer: ReturnType<typeof setTimeout> | undefined;
+function inspectData(): void {
+  clearTimeout(inspectTimer);
+  inspectTimer = setTimeout(() => {
+    const p = dataInput.value.trim();
+    if (p && !/^[\w.]+:\w+$/.test(p)) vscode.postMessage({ type: 'inspectData', path: p });
+    else dataSummary.textContent = '';
+  }, 300);
+}
+dataInput.addEventListener('input', inspectData);
+
+function renderDataSummary(m: Extract<ToPanel, { type: 'dataSummary' }>): void {
+  if (m.path !== dataInput.value.trim()) return; // an answer for an older path
+  dataSummary.textContent = '';
+  if (m.error) {
+    dataSummary.append(el('span', { class: 'error' }, m.error));
+    return;
+  }
+  const total = m.classes.reduce((n, c) => n + c.count, 0);
+  dataSummary.append(el('span', { class: 'help' }, `${m.classes.length} classes, ${total.toLocaleString('en-US')} images`));
+  const strip = el('div', { class: 'thumbs' });
+  for (const c of m.classes) {
+    const img = el('img', { alt: `${c.name}: first image`, width: '48', height: '48' });
+    if (c.thumbnail) img.src = c.thumbnail;
+    strip.append(el('figure', {}, ...(c.thumbnail ? [img] : []), el('figcaption', {}, `${c.name} (${c.count})`)));
+  }
+  dataSummary.append(strip);
+}
+
 window.addEventListener('message', (event: MessageEvent) => {
   const m = event.data as ToPanel;
+  if (m.type === 'dataSummary') {
+    renderDataSummary(m);
+    return;
+  }
   if (m.type === 'availability') {
     availability = m.backends;
     trusted = m.trusted;
@@ -284,6 +320,7 @@ window.addEventListener('message', (event: MessageEvent) => {
     renderBackends();
     setRunning(false);
     showErrors();
+    inspectData();
   } else if (m.type === 'started') {
     state.run = newRun(m.runId, m.setup);
     setRunning(true);

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ExperimentHandle } from '../../../server/src/experiment/process';
 import { startExperiment } from '../../../server/src/experiment/process';
+import { summarizeImageFolder } from '../../../server/src/experiment/datasets';
 import { startTorchExperiment } from '../../../server/src/experiment/torch';
 import { applyEvent, newRun, toCsv, toJson, validateSetup, type Availability, type FromPanel, type PanelSetup, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
 import { resolvePython } from './torchCommand';
@@ -19,6 +20,8 @@ import { resolvePython } from './torchCommand';
 export const PANEL_VIEW_TYPE = 'freezelens.experiments';
 
 export function registerExperimentPanel(context: vscode.ExtensionContext): void {
+  // The walkthrough's third step shows once the panel can open.
+  void vscode.commands.executeCommand('setContext', 'freezelens.experimentsAvailable', true);
   context.subscriptions.push(
     vscode.commands.registerCommand('freezelens.experiment.open', () => ExperimentPanel.show(context)),
     // A window reload brings the panel back; the webview restores its own state (getState).
@@ -70,6 +73,7 @@ class ExperimentPanel {
     else if (m.type === 'cancel') this.handle?.cancel();
     else if (m.type === 'export') await this.export(m.runId, m.format);
     else if (m.type === 'saveChart') await this.saveChart(m.runId, m.png);
+    else if (m.type === 'inspectData') this.post(dataSummary(m.path));
     else if (m.type === 'apply') void vscode.window.showInformationMessage(`FreezeLens: to apply ${m.plan}, open the Freeze Planner on the script and choose the preset; applying from the panel comes next.`);
   }
 
@@ -127,6 +131,26 @@ class ExperimentPanel {
     const target = await vscode.window.showSaveDialog({ filters: format === 'json' ? { JSON: ['json'] } : { CSV: ['csv'] }, defaultUri: vscode.Uri.file(path.join(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '', `freezelens-run-${runId}.${format}`)) });
     if (!target) return;
     await vscode.workspace.fs.writeFile(target, Buffer.from(format === 'json' ? toJson(run) : toCsv(run)));
+  }
+}
+
+/** The data field's folder: classes, counts and a thumbnail each (the first image, where it is small enough to send). */
+function dataSummary(p: string): ToPanel {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
+  const dir = path.isAbsolute(p) ? p : path.join(folder, p);
+  try {
+    const { classes } = summarizeImageFolder(dir);
+    return {
+      type: 'dataSummary',
+      path: p,
+      classes: classes.map((c) => {
+        const size = c.first ? fs.statSync(c.first).size : Infinity;
+        const mime = c.first?.toLowerCase().endsWith('.png') ? 'image/png' : 'image/jpeg';
+        return { name: c.name, count: c.count, ...(size <= 256 * 1024 ? { thumbnail: `data:${mime};base64,${fs.readFileSync(c.first!).toString('base64')}` } : {}) };
+      }),
+    };
+  } catch (e) {
+    return { type: 'dataSummary', path: p, classes: [], error: (e as Error).message };
   }
 }
 

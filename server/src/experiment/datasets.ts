@@ -50,15 +50,8 @@ const IMAGE_FILE = /\.(png|jpe?g)$/i;
 /** Refuses an image whose decoded pixels would need more than this (a decompression bomb). */
 const MAX_IMAGE_PIXELS = 50_000_000;
 
-/**
- * ImageFolder: one subfolder per class (sorted by name, as torchvision
- * does), PNG or JPEG images in each; decoded, resized bilinearly to `size`,
- * scaled to [0, 1] and normalised per channel, in CHW order.
- */
-export function loadImageFolder(dir: string, options: ImageOptions): Dataset {
-  const [h, w] = options.size;
-  const mean = options.mean ?? IMAGENET_MEAN;
-  const std = options.std ?? IMAGENET_STD;
+/** An ImageFolder's class folders, sorted as torchvision sorts them; a DatasetError where there are fewer than two. */
+function classFolders(dir: string): string[] {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -68,6 +61,33 @@ export function loadImageFolder(dir: string, options: ImageOptions): Dataset {
   const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   if (classes.length === 0) throw new DatasetError(dir, 'no class folders: an image folder has one subfolder per class (ImageFolder layout), with the images inside');
   if (classes.length === 1) throw new DatasetError(dir, `only one class folder (${classes[0]}): a classifier needs at least two`);
+  return classes;
+}
+
+/**
+ * What an image folder holds, without decoding it: each class, its image
+ * count and its first image's path (for a thumbnail). Quick enough to run
+ * as the user types the path.
+ */
+export function summarizeImageFolder(dir: string): { classes: { name: string; count: number; first?: string }[] } {
+  return {
+    classes: classFolders(dir).map((name) => {
+      const files = fs.readdirSync(path.join(dir, name)).filter((f) => IMAGE_FILE.test(f)).sort();
+      return { name, count: files.length, ...(files[0] ? { first: path.join(dir, name, files[0]) } : {}) };
+    }),
+  };
+}
+
+/**
+ * ImageFolder: one subfolder per class (sorted by name, as torchvision
+ * does), PNG or JPEG images in each; decoded, resized bilinearly to `size`,
+ * scaled to [0, 1] and normalised per channel, in CHW order.
+ */
+export function loadImageFolder(dir: string, options: ImageOptions): Dataset {
+  const [h, w] = options.size;
+  const mean = options.mean ?? IMAGENET_MEAN;
+  const std = options.std ?? IMAGENET_STD;
+  const classes = classFolders(dir);
   const warnings: string[] = [];
   const samples: Float32Array[] = [];
   const labels: number[] = [];

@@ -167,7 +167,8 @@ async function planner(ctx: Context): Promise<void> {
  */
 async function experimentPanel(ctx: Context): Promise<void> {
   await vscode.commands.executeCommand('freezelens.experiment.open');
-  await screenshot({ name: 'experiment-panel', expectText: 'Quick fine-tune', inFrames: true }, 'experiment panel setup');
+  // The demo's data folder is summarised under its field: classes, counts, a thumbnail each.
+  await screenshot({ name: 'experiment-panel', expectText: '5 classes, 400 images', inFrames: true }, 'experiment panel setup');
   // linear-probe and full for 3 epochs on the demo (wasm): the table stars the best cells once both have ended.
   await screenshot({ name: 'experiment-finished', expectText: 'Run finished', inFrames: true, timeoutMs: 120_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run');
   // No serious accessibility violations (axe-core) in the panel with a finished run.

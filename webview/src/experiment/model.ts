@@ -31,6 +31,8 @@ export type FromPanel =
   | { type: 'cancel'; runId: number }
   | { type: 'apply'; runId: number; plan: string }
   | { type: 'export'; runId: number; format: 'json' | 'csv' }
+  /** What the data field's folder holds, for the summary under it. */
+  | { type: 'inspectData'; path: string }
   /** The charts as a PNG (a data: URL), for the extension to save where the user says. */
   | { type: 'saveChart'; runId: number; png: string };
 
@@ -40,7 +42,9 @@ export type ToPanel =
   | { type: 'availability'; backends: Availability; trusted: boolean; defaults?: { model: string; data: string } }
   | { type: 'started'; runId: number; setup: PanelSetup }
   | { type: 'event'; runId: number; event: ExperimentEvent }
-  | { type: 'finished'; runId: number; cancelled: boolean };
+  | { type: 'finished'; runId: number; cancelled: boolean }
+  /** An image folder's classes with counts and a thumbnail each (a data: URL), or why it cannot be used. */
+  | { type: 'dataSummary'; path: string; classes: { name: string; count: number; thumbnail?: string }[]; error?: string };
 
 const FACTORY = /^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/;
 const PRESET = /^(linear-probe|full|bn-only|freeze-to:[\w.]+|gradual:\d+|discriminative:[\d.]+)(\+bn-train|\+lr-split:[\d.]+)*$/;
