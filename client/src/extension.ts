@@ -86,7 +86,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Freeze
   );
   const planner = registerPlanner(context, () => started.then(() => client));
   registerTorchExperiments(context);
-  registerExperimentPanel(context);
+  registerExperimentPanel(context, planner);
   started = client.start();
   await started;
   return { planner };

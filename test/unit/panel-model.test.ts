@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExperimentEvent } from '../../server/src/experiment/engine';
-import { applyEvent, bestCells, newRun, progress, sortPlans, toCsv, toJson, validateSetup, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
+import { applyEvent, bestCells, keepRun, MAX_PAST_RUNS, newRun, progress, sortPlans, summarize, toCsv, toJson, validateSetup, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
 
 const everywhere: Availability = { auto: { available: true }, wasm: { available: true }, cpu: { available: true }, tensorflow: { available: false, why: '@tensorflow/tfjs-node is not installed' }, torch: { available: true } };
 const setup: PanelSetup = { model: { kind: 'onnx', path: 'examples/experiment/shapes_cnn.onnx' }, data: 'examples/experiment/data', plans: ['linear-probe', 'full'], epochs: 2, batch: 32, seed: 0, valSplit: 0.2, backend: 'auto' };
@@ -80,4 +80,18 @@ test('events build each plan\'s curves, progress and row; one plan\'s error sits
   const json = JSON.parse(toJson(run));
   assert.deepEqual(json.plans[0].loss, [[1, 1.6], [2, 1.2]]);
   assert.equal(json.error, 'the experiment process was killed (SIGKILL)');
+});
+
+test('past runs: newest first, a run once, at most 20; each listed with its best accuracy', () => {
+  let past: ReturnType<typeof newRun>[] = [];
+  for (let id = 1; id <= 25; id++) past = keepRun(past, newRun(id, setup));
+  assert.equal(MAX_PAST_RUNS, 20);
+  assert.deepEqual(past.map((r) => r.runId), Array.from({ length: 20 }, (_, i) => 25 - i));
+  const again = newRun(10, setup);
+  applyEvent(again, end('linear-probe', 0.7, 50, 325));
+  applyEvent(again, end('full', 0.9, 1500, 105_589));
+  past = keepRun(past, again);
+  assert.deepEqual(past.slice(0, 2).map((r) => r.runId), [10, 25]);
+  assert.equal(past.filter((r) => r.runId === 10).length, 1);
+  assert.deepEqual(summarize(again), { runId: 10, plans: ['linear-probe', 'full'], bestValAcc: 0.9, cancelled: false });
 });

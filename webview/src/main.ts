@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './main.css';
-import { applyEvent, bestCells, COLUMNS, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type ToPanel } from './experiment/model';
+import { applyEvent, bestCells, COLUMNS, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type RunSummary, type ToPanel } from './experiment/model';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromPanel): void; getState(): unknown; setState(state: unknown): void };
 const vscode = acquireVsCodeApi();
@@ -86,7 +86,9 @@ const runStatus = el('p', { class: 'status', role: 'status' });
 const exportJson = el('vscode-button', { secondary: '', disabled: '' }, 'Export JSON');
 const exportCsv = el('vscode-button', { secondary: '', disabled: '' }, 'Export CSV');
 const saveChart = el('vscode-button', { secondary: '', disabled: '' }, 'Save chart');
-app.append(el('h1', {}, 'Quick fine-tune'), trustNote, form, runStatus, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv, saveChart));
+const pastSelect = el('select', { id: 'past-runs' });
+const pastRuns = el('div', { class: 'field past', hidden: '' }, el('label', { for: 'past-runs' }, 'Past runs in this workspace'), pastSelect);
+app.append(el('h1', {}, 'Quick fine-tune'), trustNote, pastRuns, form, runStatus, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv, saveChart));
 
 function readSetup(): PanelSetup {
   const model = modelInput.value.trim();
@@ -214,19 +216,23 @@ function renderTable(run: RunState): void {
     });
     head.append(el('th', { scope: 'col', 'aria-sort': sorted ? (state.sort.descending ? 'descending' : 'ascending') : 'none' }, button));
   }
+  head.append(el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, 'Actions')));
   table.append(el('thead', {}, head));
   const body = el('tbody');
   for (const p of sortPlans(run.plans, state.sort.column, state.sort.descending)) {
     const row = el('tr');
     row.append(el('th', { scope: 'row' }, p.plan));
     if (!p.result) {
-      row.append(el('td', { colspan: String(COLUMNS.length - 1), class: p.status === 'failed' ? 'error' : 'muted' }, p.status === 'failed' ? p.error ?? 'failed' : p.status));
+      row.append(el('td', { colspan: String(COLUMNS.length), class: p.status === 'failed' ? 'error' : 'muted' }, p.status === 'failed' ? p.error ?? 'failed' : p.status));
     } else {
       for (const c of COLUMNS.slice(1)) {
         const key = c.key as Exclude<Column, 'plan'>;
         const isBest = best[key] === p.plan && run.plans.filter((q) => q.result).length > 1;
         row.append(el('td', isBest ? { class: 'best', title: `best ${c.label}` } : {}, `${fmt[key](p.result[key])}${isBest ? ' ★' : ''}`));
       }
+      const apply = el('button', { type: 'button', class: 'link', 'aria-label': `Apply to script: ${p.plan}` }, 'Apply to script');
+      apply.addEventListener('click', () => vscode.postMessage({ type: 'apply', runId: run.runId, plan: p.plan }));
+      row.append(el('td', {}, apply));
     }
     body.append(row);
   }
@@ -304,8 +310,32 @@ function renderDataSummary(m: Extract<ToPanel, { type: 'dataSummary' }>): void {
   dataSummary.append(strip);
 }
 
+function renderHistory(runs: RunSummary[]): void {
+  pastRuns.toggleAttribute('hidden', runs.length === 0);
+  pastSelect.textContent = '';
+  pastSelect.append(el('option', { value: '' }, 'Choose a run to show…'));
+  for (const r of runs) {
+    const best = r.bestValAcc === undefined ? 'no result' : `best ${(100 * r.bestValAcc).toFixed(1)}%`;
+    pastSelect.append(el('option', { value: String(r.runId) }, `Run ${r.runId}: ${r.plans.join(', ')} (${best}${r.backend ? `, ${r.backend}` : ''}${r.cancelled ? ', cancelled' : ''})`));
+  }
+}
+pastSelect.addEventListener('change', () => {
+  if (pastSelect.value && !running) vscode.postMessage({ type: 'showRun', runId: Number(pastSelect.value) });
+});
+
 window.addEventListener('message', (event: MessageEvent) => {
   const m = event.data as ToPanel;
+  if (m.type === 'history') {
+    renderHistory(m.runs);
+    return;
+  }
+  if (m.type === 'pastRun') {
+    state.run = m.run;
+    drawCharts(m.run);
+    renderRun(m.run);
+    setRunning(false);
+    return;
+  }
   if (m.type === 'dataSummary') {
     renderDataSummary(m);
     return;

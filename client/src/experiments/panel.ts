@@ -6,7 +6,8 @@ import type { ExperimentHandle } from '../../../server/src/experiment/process';
 import { startExperiment } from '../../../server/src/experiment/process';
 import { summarizeImageFolder } from '../../../server/src/experiment/datasets';
 import { startTorchExperiment } from '../../../server/src/experiment/torch';
-import { applyEvent, newRun, toCsv, toJson, validateSetup, type Availability, type FromPanel, type PanelSetup, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
+import { applyEvent, keepRun, newRun, summarize, toCsv, toJson, validateSetup, type Availability, type FromPanel, type PanelSetup, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
+import type { PlannerView } from '../planner/plannerView';
 import { resolvePython } from './torchCommand';
 
 /**
@@ -19,14 +20,16 @@ import { resolvePython } from './torchCommand';
  */
 export const PANEL_VIEW_TYPE = 'freezelens.experiments';
 
-export function registerExperimentPanel(context: vscode.ExtensionContext): void {
+const PAST_RUNS_KEY = 'freezelens.experiments.pastRuns';
+
+export function registerExperimentPanel(context: vscode.ExtensionContext, planner: PlannerView): void {
   // The walkthrough's third step shows once the panel can open.
   void vscode.commands.executeCommand('setContext', 'freezelens.experimentsAvailable', true);
   context.subscriptions.push(
-    vscode.commands.registerCommand('freezelens.experiment.open', () => ExperimentPanel.show(context)),
+    vscode.commands.registerCommand('freezelens.experiment.open', () => ExperimentPanel.show(context, planner)),
     // A window reload brings the panel back; the webview restores its own state (getState).
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel) => void new ExperimentPanel(context, panel),
+      deserializeWebviewPanel: async (panel) => void new ExperimentPanel(context, panel, planner),
     }),
   );
 }
@@ -37,7 +40,7 @@ class ExperimentPanel {
   private handle: ExperimentHandle | undefined;
   private nextRun = 1;
 
-  static show(context: vscode.ExtensionContext): void {
+  static show(context: vscode.ExtensionContext, planner: PlannerView): void {
     if (ExperimentPanel.current) {
       ExperimentPanel.current.panel.reveal();
       return;
@@ -46,13 +49,16 @@ class ExperimentPanel {
       enableScripts: true,
       localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview')],
     });
-    new ExperimentPanel(context, panel);
+    new ExperimentPanel(context, panel, planner);
   }
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly panel: vscode.WebviewPanel,
+    private readonly planner: PlannerView,
   ) {
+    const past = this.pastRuns();
+    this.nextRun = Math.max(0, ...past.map((r) => r.runId)) + 1;
     ExperimentPanel.current = this;
     panel.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview')] };
     panel.webview.html = html(panel.webview, context.extensionUri);
@@ -67,14 +73,24 @@ class ExperimentPanel {
     void this.panel.webview.postMessage(m);
   }
 
+  private pastRuns(): RunState[] {
+    return this.context.workspaceState.get<RunState[]>(PAST_RUNS_KEY) ?? [];
+  }
+
   private async receive(m: FromPanel): Promise<void> {
-    if (m.type === 'ready') this.post({ type: 'availability', backends: await availability(), trusted: vscode.workspace.isTrusted, defaults: demoDefaults() });
+    if (m.type === 'ready') {
+      this.post({ type: 'availability', backends: await availability(), trusted: vscode.workspace.isTrusted, defaults: demoDefaults() });
+      this.post({ type: 'history', runs: this.pastRuns().map(summarize) });
+    } else if (m.type === 'showRun') {
+      const run = this.runs.get(m.runId) ?? this.pastRuns().find((r) => r.runId === m.runId);
+      if (run) this.post({ type: 'pastRun', run });
+    }
     else if (m.type === 'run') await this.run(m.setup);
     else if (m.type === 'cancel') this.handle?.cancel();
     else if (m.type === 'export') await this.export(m.runId, m.format);
     else if (m.type === 'saveChart') await this.saveChart(m.runId, m.png);
     else if (m.type === 'inspectData') this.post(dataSummary(m.path));
-    else if (m.type === 'apply') void vscode.window.showInformationMessage(`FreezeLens: to apply ${m.plan}, open the Freeze Planner on the script and choose the preset; applying from the panel comes next.`);
+    else if (m.type === 'apply') await this.apply(m.plan);
   }
 
   private async run(setup: PanelSetup): Promise<void> {
@@ -116,6 +132,25 @@ class ExperimentPanel {
     run.cancelled = run.plans.some((p) => p.error === 'cancelled');
     this.handle = undefined;
     this.post({ type: 'finished', runId, cancelled: run.cancelled });
+    const past = keepRun(this.pastRuns(), run);
+    await this.context.workspaceState.update(PAST_RUNS_KEY, past);
+    this.post({ type: 'history', runs: past.map(summarize) });
+  }
+
+  /**
+   * "Apply to script": the plan goes to the Freeze Planner's model (the
+   * script it was opened on), and the planner inserts its code with a diff
+   * the user accepts, as from the planner itself.
+   */
+  private async apply(plan: string): Promise<void> {
+    if (!this.planner.state) {
+      void vscode.window.showInformationMessage(`FreezeLens: open the Freeze Planner on your training script (the lens above the model), then apply ${plan} again.`);
+      return;
+    }
+    const [preset, ...suffixes] = plan.split('+');
+    await vscode.commands.executeCommand('freezelens.planner.preset', preset);
+    if (suffixes.includes('bn-train')) await vscode.commands.executeCommand('freezelens.planner.bnPolicy', 'train');
+    await vscode.commands.executeCommand('freezelens.planner.insert');
   }
 
   private async saveChart(runId: number, png: string): Promise<void> {

@@ -166,6 +166,8 @@ async function planner(ctx: Context): Promise<void> {
  * run while it trains, and see it stop.
  */
 async function experimentPanel(ctx: Context): Promise<void> {
+  // The planner follows the script in the editor: the plan applied from the panel goes to plan_resnet.py.
+  await vscode.window.showTextDocument(ctx.planDoc!);
   await vscode.commands.executeCommand('freezelens.experiment.open');
   // The demo's data folder is summarised under its field: classes, counts, a thumbnail each.
   await screenshot({ name: 'experiment-panel', expectText: '5 classes, 400 images', inFrames: true }, 'experiment panel setup');
@@ -173,6 +175,16 @@ async function experimentPanel(ctx: Context): Promise<void> {
   await screenshot({ name: 'experiment-finished', expectText: 'Run finished', inFrames: true, timeoutMs: 120_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run');
   // No serious accessibility violations (axe-core) in the panel with a finished run.
   await screenshot({ name: 'experiment-table', expectText: '★', inFrames: true, axe: true }, 'experiment results table and accessibility');
+  // Apply a plan from the table to the script the planner is open on (plan_resnet.py, from the planner step):
+  // the planner's diff preview, then the script changes and stays without findings.
+  await screenshot({ name: 'experiment-apply-diff', expectText: 'Apply the freeze plan to plan_resnet.py?', clickInFrames: { selector: 'tr:has-text("linear-probe") button.link', hasText: 'Apply to script' } }, 'apply from the panel');
+  await screenshot({ name: 'experiment-applied', expectText: 'frozen_modules', click: { row: '.notification-toast', hasText: 'Apply the freeze plan', target: '.monaco-button:has-text("Apply")' } }, 'applying the plan from the panel');
+  const planUri = ctx.planDoc!.uri;
+  await waitFor(() => (/# FreezeLens plan \(linear-probe\): trains 5,130 of 11,181,642 parameters/.test(ctx.planDoc!.getText()) ? true : undefined), 20_000, () => `the linear probe's code is not in plan_resnet.py:\n${ctx.planDoc!.getText()}`);
+  await waitFor(() => (vscode.languages.getDiagnostics(planUri).some((d) => d.source === 'freezelens') ? undefined : true), 20_000, () => `findings after applying from the panel: ${describe(vscode.languages.getDiagnostics(planUri))}`);
+  // Back to the panel, hidden meanwhile: it shows the finished run again (its state survives hiding).
+  await vscode.commands.executeCommand('freezelens.experiment.open');
+  await screenshot({ name: 'experiment-restored', expectText: 'Run finished', inFrames: true }, 'the panel restored');
   // A second run, cancelled once it is training: it stops within seconds.
   await screenshot({ name: 'experiment-second-run', expectText: 'running', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'second run starts');
   await screenshot({ name: 'experiment-cancelled', expectText: 'Run cancelled', inFrames: true, timeoutMs: 15_000, clickInFrames: { selector: 'vscode-button', hasText: 'Cancel' } }, 'second run cancelled');

@@ -31,6 +31,8 @@ export type FromPanel =
   | { type: 'cancel'; runId: number }
   | { type: 'apply'; runId: number; plan: string }
   | { type: 'export'; runId: number; format: 'json' | 'csv' }
+  /** Shows a past run (kept per workspace). */
+  | { type: 'showRun'; runId: number }
   /** What the data field's folder holds, for the summary under it. */
   | { type: 'inspectData'; path: string }
   /** The charts as a PNG (a data: URL), for the extension to save where the user says. */
@@ -43,6 +45,10 @@ export type ToPanel =
   | { type: 'started'; runId: number; setup: PanelSetup }
   | { type: 'event'; runId: number; event: ExperimentEvent }
   | { type: 'finished'; runId: number; cancelled: boolean }
+  /** The past runs of this workspace, newest first. */
+  | { type: 'history'; runs: RunSummary[] }
+  /** A past run, to show as it ended. */
+  | { type: 'pastRun'; run: RunState }
   /** An image folder's classes with counts and a thumbnail each (a data: URL), or why it cannot be used. */
   | { type: 'dataSummary'; path: string; classes: { name: string; count: number; thumbnail?: string }[]; error?: string };
 
@@ -183,6 +189,29 @@ export function bestCells(plans: PlanState[]): Partial<Record<Column, string>> {
     if (best) out[key] = best.plan;
   }
   return out;
+}
+
+/** A past run as the panel lists it. */
+export interface RunSummary {
+  runId: number;
+  plans: string[];
+  backend?: string;
+  /** The best final validation accuracy among its plans, if any finished. */
+  bestValAcc?: number;
+  cancelled: boolean;
+}
+
+/** Runs kept per workspace. */
+export const MAX_PAST_RUNS = 20;
+
+/** Adds a finished run to the kept ones: newest first, a run id once, at most MAX_PAST_RUNS (the oldest go). */
+export function keepRun(past: RunState[], run: RunState): RunState[] {
+  return [run, ...past.filter((r) => r.runId !== run.runId)].slice(0, MAX_PAST_RUNS);
+}
+
+export function summarize(run: RunState): RunSummary {
+  const accs = run.plans.flatMap((p) => (p.result ? [p.result.valAcc] : []));
+  return { runId: run.runId, plans: run.setup.plans, ...(run.backend ? { backend: run.backend } : {}), ...(accs.length ? { bestValAcc: Math.max(...accs) } : {}), cancelled: run.cancelled };
 }
 
 /** The results as CSV: one row per plan, failures with their message. */
