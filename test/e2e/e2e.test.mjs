@@ -154,7 +154,8 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
  * (click: { row, hasText, target? }: a user's click in the workbench;
  * clickInFrames: { selector, hasText }: a click inside a webview; timeoutMs:
  * how long to wait for expectText in frames, 20 s by default; axe: check
- * that frame's accessibility with axe-core),
+ * that frame's accessibility with axe-core; perf: measure the experiment
+ * panel there),
  * check the DOM, take `<name>.png`, and answer with `screenshot-done`
  * (JSON: { ok, error? }).
  */
@@ -206,6 +207,7 @@ function watchScreenshotRequests(page) {
         }
         if (!found) throw new Error(`no frame shows "${req.expectText}"`);
         if (req.axe) await checkAccessibility(page, req.expectText, req.name);
+        if (req.perf) await measurePanel(page, req.expectText, req.name);
       } else if (req.expectText) {
         // Wait for the text to render rather than racing the panel's layout.
         const locator = page.locator(req.selector ?? 'body').filter({ hasText: req.expectText }).first();
@@ -244,6 +246,59 @@ async function checkAccessibility(page, text, name) {
     return;
   }
   throw new Error(`no frame shows "${text}" for the accessibility check`);
+}
+
+/**
+ * The experiment panel's speed, in the frame that shows `text`: the time
+ * from the webview's navigation to its first usable render (the
+ * `freezelens-panel-ready` mark), and the frame rate while a synthetic run
+ * of four plans sends 50 events a second for 5 s through the panel's own
+ * message handler. Written to `<name>.json`: numbers to read (recorded in
+ * bench/RESULTS.md), not thresholds.
+ */
+async function measurePanel(page, text, name) {
+  for (const frame of page.frames()) {
+    const body = await frame.locator('body').innerText({ timeout: 1000 }).catch(() => '');
+    if (!body.includes(text)) continue;
+    const result = await frame.evaluate(async () => {
+      const ready = performance.getEntriesByName('freezelens-panel-ready')[0]?.startTime ?? null;
+      const plans = ['plan-a', 'plan-b', 'plan-c', 'plan-d'];
+      const runId = 1e9;
+      window.postMessage({ type: 'started', runId, setup: { model: { kind: 'onnx', path: 'synthetic.onnx' }, data: 'synthetic', plans, epochs: 10, batch: 32, seed: 0, valSplit: 0.2, backend: 'auto' } }, '*');
+      const frameTimes = [];
+      let last = performance.now();
+      let measuring = true;
+      const tick = (t) => {
+        frameTimes.push(t - last);
+        last = t;
+        if (measuring) requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+      let events = 0;
+      const started = performance.now();
+      await new Promise((resolve) => {
+        const timer = setInterval(() => {
+          const plan = plans[events % plans.length];
+          const step = Math.floor(events / plans.length) + 1;
+          window.postMessage({ type: 'event', runId, event: { type: 'step', strategy: plan, step, loss: 2 / Math.sqrt(step) + Math.random() * 0.1, ms: 20 } }, '*');
+          if (step % 25 === 0 && events % plans.length === 0) for (const p of plans) window.postMessage({ type: 'event', runId, event: { type: 'epoch', strategy: p, epoch: step / 25, trainLoss: 1, valLoss: 1, valAcc: Math.min(1, step / 300), msEpoch: 500 } }, '*');
+          events++;
+          if (performance.now() - started >= 5000) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 20);
+      });
+      measuring = false;
+      const seconds = (performance.now() - started) / 1000;
+      window.postMessage({ type: 'finished', runId, cancelled: true }, '*');
+      const sorted = [...frameTimes].sort((a, b) => a - b);
+      return { panelReadyMs: ready, events, eventsPerSecond: events / seconds, fps: frameTimes.length / seconds, frameMsP50: sorted[Math.floor(sorted.length / 2)], frameMsP95: sorted[Math.floor(sorted.length * 0.95)], framesOver33ms: frameTimes.filter((t) => t > 1000 / 30).length, frames: frameTimes.length };
+    });
+    fs.writeFileSync(path.join(outDir, `${name}.json`), JSON.stringify(result, null, 2));
+    return;
+  }
+  throw new Error(`no frame shows "${text}" for the panel measurement`);
 }
 
 function snapshot(dir) {

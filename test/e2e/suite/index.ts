@@ -185,15 +185,31 @@ async function experimentPanel(ctx: Context): Promise<void> {
   // Back to the panel, hidden meanwhile: it shows the finished run again (its state survives hiding).
   await vscode.commands.executeCommand('freezelens.experiment.open');
   await screenshot({ name: 'experiment-restored', expectText: 'Run finished', inFrames: true }, 'the panel restored');
+  // The same panel in the dark and the high-contrast themes (it follows VS Code's theme variables).
+  const workbench = vscode.workspace.getConfiguration('workbench');
+  const theme = workbench.get<string>('colorTheme');
+  try {
+    for (const [name, id, kind] of [['experiment-dark', 'Default Dark Modern', vscode.ColorThemeKind.Dark], ['experiment-high-contrast', 'Default High Contrast', vscode.ColorThemeKind.HighContrast]] as const) {
+      await workbench.update('colorTheme', id, vscode.ConfigurationTarget.Global);
+      await waitFor(() => (vscode.window.activeColorTheme.kind === kind ? true : undefined), 10_000, () => `the theme did not change to ${id}`);
+      // The webview gets the new theme variables after the workbench: give it a moment to repaint.
+      await new Promise((r) => setTimeout(r, 1500));
+      await screenshot({ name, expectText: 'Run finished', inFrames: true }, `the panel in ${id}`);
+    }
+  } finally {
+    await workbench.update('colorTheme', theme, vscode.ConfigurationTarget.Global);
+  }
   // A second run, cancelled once it is training: it stops within seconds.
   await screenshot({ name: 'experiment-second-run', expectText: 'running', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'second run starts');
   await screenshot({ name: 'experiment-cancelled', expectText: 'Run cancelled', inFrames: true, timeoutMs: 15_000, clickInFrames: { selector: 'vscode-button', hasText: 'Cancel' } }, 'second run cancelled');
+  // Speed, recorded in experiment-perf.json: the open time, and the frame rate at 50 events a second.
+  await screenshot({ name: 'experiment-perf', expectText: 'Run cancelled', inFrames: true, perf: true }, 'panel performance');
   await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   await vscode.window.showTextDocument(ctx.doc);
 }
 
 /** Asks the browser side to check the DOM and take a screenshot (see e2e.test.mjs). */
-async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; timeoutMs?: number; axe?: boolean; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
+async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; timeoutMs?: number; axe?: boolean; perf?: boolean; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
   if (!artifactDir) {
     console.log(`[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the ${what} and its screenshot`);
     return;
