@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { ONNX_REPORT_REQUEST, type OnnxReportResult } from '../../server/src/protocol';
+import { webviewHtml } from './webviewHtml';
 
 /**
  * The read-only editor for .onnx files: a webview that shows the model's
@@ -41,18 +42,7 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
   }
 }
 
-function html(webview: vscode.Webview, script: vscode.Uri): string {
-  const nonce = Array.from({ length: 32 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(Math.random() * 62)]).join('');
-  // Strict: nothing remote, no inline script; styles only from this nonce or the extension.
-  const csp = [`default-src 'none'`, `script-src 'nonce-${nonce}'`, `style-src ${webview.cspSource} 'nonce-${nonce}'`, `font-src ${webview.cspSource}`, `img-src ${webview.cspSource}`].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>ONNX model</title>
-<style nonce="${nonce}">
+const STYLE = `
   body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); padding: 0 16px; }
   h1 { font-size: 1.3em; font-weight: 600; }
   h2 { font-size: 1.1em; font-weight: 600; margin-top: 1.5em; }
@@ -63,11 +53,8 @@ function html(webview: vscode.Webview, script: vscode.Uri): string {
   ul.diagnostics li.error { color: var(--vscode-errorForeground); }
   ul.diagnostics li.warning { color: var(--vscode-editorWarning-foreground); }
   .cls { color: var(--vscode-descriptionForeground); }
-</style>
-</head>
-<body>
-<main id="app" aria-live="polite">Reading the model…</main>
-<script nonce="${nonce}" src="${webview.asWebviewUri(script)}"></script>
-</body>
-</html>`;
+`;
+
+function html(webview: vscode.Webview, script: vscode.Uri): string {
+  return webviewHtml(webview, { title: 'ONNX model', script, style: STYLE, body: '<main id="app" aria-live="polite">Reading the model…</main>' });
 }

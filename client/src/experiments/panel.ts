@@ -8,6 +8,7 @@ import { summarizeImageFolder } from '../../../server/src/experiment/datasets';
 import { startTorchExperiment } from '../../../server/src/experiment/torch';
 import { applyEvent, keepRun, newRun, summarize, toCsv, toJson, validateSetup, type Availability, type FromPanel, type PanelSetup, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
 import type { PlannerView } from '../planner/plannerView';
+import { webviewHtml } from '../webviewHtml';
 import { resolvePython } from './torchCommand';
 
 /**
@@ -224,22 +225,6 @@ async function availability(): Promise<Availability> {
 }
 
 function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
-  const nonce = Array.from({ length: 32 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(Math.random() * 62)]).join('');
-  const asset = (f: string) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', f));
-  // Strict: nothing remote, no inline script; styles only from this nonce or the extension.
-  const csp = [`default-src 'none'`, `script-src 'nonce-${nonce}'`, `style-src ${webview.cspSource} 'nonce-${nonce}'`, `font-src ${webview.cspSource}`, `img-src ${webview.cspSource} data:`].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>FreezeLens: Quick Fine-tune</title>
-<link rel="stylesheet" href="${asset('main.css')}">
-</head>
-<body>
-<main id="app" aria-live="polite">Loading…</main>
-<script nonce="${nonce}" src="${asset('main.js')}"></script>
-</body>
-</html>`;
+  const asset = (f: string) => vscode.Uri.joinPath(extensionUri, 'dist', 'webview', f);
+  return webviewHtml(webview, { title: 'FreezeLens: Quick Fine-tune', script: asset('main.js'), stylesheets: [asset('main.css')], body: '<main id="app" aria-live="polite">Loading…</main>' });
 }
