@@ -152,7 +152,8 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
  * Serves the suite's screenshot requests: it writes `ready-for-screenshot`
  * (JSON: { name, expectText?, selector?, click? }); we click what it asks
  * (click: { row, hasText, target? }: a user's click in the workbench;
- * clickInFrames: { selector, hasText }: a click inside a webview; timeoutMs:
+ * clickInFrames: { selector, hasText }: a click inside a webview;
+ * selectInFrames: { selector, index }: an option chosen there; timeoutMs:
  * how long to wait for expectText in frames, 20 s by default; axe: check
  * that frame's accessibility with axe-core; perf: measure the experiment
  * panel there),
@@ -193,6 +194,19 @@ function watchScreenshotRequests(page) {
           if (!clicked) await new Promise((r) => setTimeout(r, 250));
         }
         if (!clicked) throw new Error(`no frame shows ${req.clickInFrames.selector} with "${req.clickInFrames.hasText}"`);
+      }
+      if (req.selectInFrames) {
+        // Choosing an option of a <select> inside a webview, by its index.
+        let chosen = false;
+        for (const frame of page.frames()) {
+          const select = frame.locator(req.selectInFrames.selector).first();
+          if (await select.isVisible().catch(() => false)) {
+            await select.selectOption({ index: req.selectInFrames.index });
+            chosen = true;
+            break;
+          }
+        }
+        if (!chosen) throw new Error(`no frame shows ${req.selectInFrames.selector}`);
       }
       if (req.expectText && req.inFrames) {
         // A webview renders in nested iframes: look in every frame until one shows the text.

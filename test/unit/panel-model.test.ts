@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExperimentEvent } from '../../server/src/experiment/engine';
-import { applyEvent, bestCells, keepRun, MAX_PAST_RUNS, newRun, progress, sortPlans, summarize, toCsv, toJson, validateSetup, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
+import { applyEvent, bestCells, compareRuns, keepRun, MAX_PAST_RUNS, newRun, progress, sortPlans, summarize, toCsv, toJson, validateSetup, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
 
 const everywhere: Availability = { auto: { available: true }, wasm: { available: true }, cpu: { available: true }, tensorflow: { available: false, why: '@tensorflow/tfjs-node is not installed' }, torch: { available: true } };
 const setup: PanelSetup = { model: { kind: 'onnx', path: 'examples/experiment/shapes_cnn.onnx' }, data: 'examples/experiment/data', plans: ['linear-probe', 'full'], epochs: 2, batch: 32, seed: 0, valSplit: 0.2, backend: 'auto' };
@@ -94,4 +94,22 @@ test('past runs: newest first, a run once, at most 20; each listed with its best
   assert.deepEqual(past.slice(0, 2).map((r) => r.runId), [10, 25]);
   assert.equal(past.filter((r) => r.runId === 10).length, 1);
   assert.deepEqual(summarize(again), { runId: 10, plans: ['linear-probe', 'full'], bestValAcc: 0.9, cancelled: false });
+});
+
+test('runs compared side by side: each plan\'s results across runs next to each other, a plan only one run has included', () => {
+  const first = newRun(3, setup);
+  applyEvent(first, { type: 'start', backend: 'wasm', model: 'm', dataset: { kind: 'numpy', samples: 1, classes: [], shape: [], train: 1, val: 1, warnings: [] }, strategies: setup.plans });
+  applyEvent(first, end('linear-probe', 0.8, 58, 325));
+  applyEvent(first, { type: 'error', strategy: 'full', message: 'cancelled' });
+  const second = newRun(4, { ...setup, plans: ['full', 'gradual:1'] });
+  applyEvent(second, end('full', 0.97, 1700, 105_589));
+  applyEvent(second, end('gradual:1', 0.96, 1000, 105_125));
+  const rows = compareRuns([first, second]);
+  assert.deepEqual(rows.map((r) => [r.plan, r.run, r.result?.valAcc ?? r.error]), [
+    ['linear-probe', 3, 0.8],
+    ['full', 3, 'cancelled'],
+    ['full', 4, 0.97],
+    ['gradual:1', 4, 0.96],
+  ]);
+  assert.equal(rows[0].backend, 'wasm');
 });

@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './main.css';
-import { applyEvent, bestCells, COLUMNS, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type RunSummary, type ToPanel } from './experiment/model';
+import { applyEvent, bestCells, COLUMNS, compareRuns, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type RunSummary, type ToPanel } from './experiment/model';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromPanel): void; getState(): unknown; setState(state: unknown): void };
 const vscode = acquireVsCodeApi();
@@ -87,8 +87,15 @@ const exportJson = el('vscode-button', { secondary: '', disabled: '' }, 'Export 
 const exportCsv = el('vscode-button', { secondary: '', disabled: '' }, 'Export CSV');
 const saveChart = el('vscode-button', { secondary: '', disabled: '' }, 'Save chart');
 const pastSelect = el('select', { id: 'past-runs' });
-const pastRuns = el('div', { class: 'field past', hidden: '' }, el('label', { for: 'past-runs' }, 'Past runs in this workspace'), pastSelect);
-app.append(el('h1', {}, 'Quick fine-tune'), trustNote, pastRuns, form, runStatus, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv, saveChart));
+const compareSelect = el('select', { id: 'compare-runs' });
+const pastRuns = el(
+  'div',
+  { class: 'row past', hidden: '' },
+  el('div', { class: 'field' }, el('label', { for: 'past-runs' }, 'Past runs in this workspace'), pastSelect),
+  el('div', { class: 'field' }, el('label', { for: 'compare-runs' }, 'Compare the shown run with'), compareSelect),
+);
+const comparison = el('table', { class: 'results compare', 'aria-label': 'Runs compared', hidden: '' });
+app.append(el('h1', {}, 'Quick fine-tune'), trustNote, pastRuns, form, runStatus, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv, saveChart), comparison);
 
 function readSetup(): PanelSetup {
   const model = modelInput.value.trim();
@@ -312,16 +319,38 @@ function renderDataSummary(m: Extract<ToPanel, { type: 'dataSummary' }>): void {
 
 function renderHistory(runs: RunSummary[]): void {
   pastRuns.toggleAttribute('hidden', runs.length === 0);
-  pastSelect.textContent = '';
-  pastSelect.append(el('option', { value: '' }, 'Choose a run to show…'));
-  for (const r of runs) {
-    const best = r.bestValAcc === undefined ? 'no result' : `best ${(100 * r.bestValAcc).toFixed(1)}%`;
-    pastSelect.append(el('option', { value: String(r.runId) }, `Run ${r.runId}: ${r.plans.join(', ')} (${best}${r.backend ? `, ${r.backend}` : ''}${r.cancelled ? ', cancelled' : ''})`));
+  for (const [select, prompt] of [[pastSelect, 'Choose a run to show…'], [compareSelect, 'No comparison']] as const) {
+    select.textContent = '';
+    select.append(el('option', { value: '' }, prompt));
+    for (const r of runs) {
+      const best = r.bestValAcc === undefined ? 'no result' : `best ${(100 * r.bestValAcc).toFixed(1)}%`;
+      select.append(el('option', { value: String(r.runId) }, `Run ${r.runId}: ${r.plans.join(', ')} (${best}${r.backend ? `, ${r.backend}` : ''}${r.cancelled ? ', cancelled' : ''})`));
+    }
   }
 }
 pastSelect.addEventListener('change', () => {
   if (pastSelect.value && !running) vscode.postMessage({ type: 'showRun', runId: Number(pastSelect.value) });
 });
+compareSelect.addEventListener('change', () => {
+  if (compareSelect.value) vscode.postMessage({ type: 'showRun', runId: Number(compareSelect.value), compare: true });
+  else comparison.toggleAttribute('hidden', true);
+});
+
+/** The shown run and another, side by side: each plan's rows next to each other. */
+function renderComparison(other: RunState): void {
+  if (!state.run) return;
+  comparison.textContent = '';
+  comparison.removeAttribute('hidden');
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  comparison.append(el('caption', {}, `Run ${state.run.runId} compared with run ${other.runId}`));
+  comparison.append(el('thead', {}, el('tr', {}, ...['Plan', 'Run', 'Backend', 'Val acc', 'Best val acc', 'ms / epoch', 'Peak MB', 'Trainable'].map((h) => el('th', { scope: 'col' }, h)))));
+  const body = el('tbody');
+  for (const r of compareRuns([state.run, other])) {
+    const cells = r.result ? [pct(r.result.valAcc), pct(r.result.bestValAcc), r.result.msPerEpoch.toFixed(0), r.result.peakRssMB.toFixed(0), r.result.trainableParams.toLocaleString('en-US')] : [r.error ?? 'no result', '', '', '', ''];
+    body.append(el('tr', {}, el('th', { scope: 'row' }, r.plan), el('td', {}, String(r.run)), el('td', {}, r.backend ?? ''), ...cells.map((c) => el('td', {}, c))));
+  }
+  comparison.append(body);
+}
 
 window.addEventListener('message', (event: MessageEvent) => {
   const m = event.data as ToPanel;
@@ -329,7 +358,12 @@ window.addEventListener('message', (event: MessageEvent) => {
     renderHistory(m.runs);
     return;
   }
+  if (m.type === 'pastRun' && m.compare) {
+    renderComparison(m.run);
+    return;
+  }
   if (m.type === 'pastRun') {
+    comparison.toggleAttribute('hidden', true);
     state.run = m.run;
     drawCharts(m.run);
     renderRun(m.run);

@@ -84,7 +84,7 @@ class ExperimentPanel {
       this.post({ type: 'history', runs: this.pastRuns().map(summarize) });
     } else if (m.type === 'showRun') {
       const run = this.runs.get(m.runId) ?? this.pastRuns().find((r) => r.runId === m.runId);
-      if (run) this.post({ type: 'pastRun', run });
+      if (run) this.post({ type: 'pastRun', run, ...(m.compare ? { compare: true } : {}) });
     }
     else if (m.type === 'run') await this.run(m.setup);
     else if (m.type === 'cancel') this.handle?.cancel();

@@ -202,6 +202,8 @@ async function experimentPanel(ctx: Context): Promise<void> {
   // A second run, cancelled once it is training: it stops within seconds.
   await screenshot({ name: 'experiment-second-run', expectText: 'running', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'second run starts');
   await screenshot({ name: 'experiment-cancelled', expectText: 'Run cancelled', inFrames: true, timeoutMs: 15_000, clickInFrames: { selector: 'vscode-button', hasText: 'Cancel' } }, 'second run cancelled');
+  // The cancelled run compared with the finished one (past runs are kept per workspace).
+  await screenshot({ name: 'experiment-compare', expectText: 'Run 2 compared with run 1', inFrames: true, selectInFrames: { selector: '#compare-runs', index: 2 } }, 'runs compared');
   // Speed, recorded in experiment-perf.json: the open time, and the frame rate at 50 events a second.
   await screenshot({ name: 'experiment-perf', expectText: 'Run cancelled', inFrames: true, perf: true }, 'panel performance');
   await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
@@ -209,7 +211,7 @@ async function experimentPanel(ctx: Context): Promise<void> {
 }
 
 /** Asks the browser side to check the DOM and take a screenshot (see e2e.test.mjs). */
-async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; timeoutMs?: number; axe?: boolean; perf?: boolean; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
+async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; timeoutMs?: number; axe?: boolean; perf?: boolean; selectInFrames?: { selector: string; index: number }; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
   if (!artifactDir) {
     console.log(`[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the ${what} and its screenshot`);
     return;

@@ -31,8 +31,8 @@ export type FromPanel =
   | { type: 'cancel'; runId: number }
   | { type: 'apply'; runId: number; plan: string }
   | { type: 'export'; runId: number; format: 'json' | 'csv' }
-  /** Shows a past run (kept per workspace). */
-  | { type: 'showRun'; runId: number }
+  /** Shows a past run (kept per workspace); `compare`: beside the shown one, in the comparison table. */
+  | { type: 'showRun'; runId: number; compare?: boolean }
   /** What the data field's folder holds, for the summary under it. */
   | { type: 'inspectData'; path: string }
   /** The charts as a PNG (a data: URL), for the extension to save where the user says. */
@@ -47,8 +47,8 @@ export type ToPanel =
   | { type: 'finished'; runId: number; cancelled: boolean }
   /** The past runs of this workspace, newest first. */
   | { type: 'history'; runs: RunSummary[] }
-  /** A past run, to show as it ended. */
-  | { type: 'pastRun'; run: RunState }
+  /** A past run, to show as it ended, or to compare with the shown one. */
+  | { type: 'pastRun'; run: RunState; compare?: boolean }
   /** An image folder's classes with counts and a thumbnail each (a data: URL), or why it cannot be used. */
   | { type: 'dataSummary'; path: string; classes: { name: string; count: number; thumbnail?: string }[]; error?: string };
 
@@ -212,6 +212,30 @@ export function keepRun(past: RunState[], run: RunState): RunState[] {
 export function summarize(run: RunState): RunSummary {
   const accs = run.plans.flatMap((p) => (p.result ? [p.result.valAcc] : []));
   return { runId: run.runId, plans: run.setup.plans, ...(run.backend ? { backend: run.backend } : {}), ...(accs.length ? { bestValAcc: Math.max(...accs) } : {}), cancelled: run.cancelled };
+}
+
+/** One row of the comparison of runs: a plan's result in one run. */
+export interface ComparedRow {
+  run: number;
+  plan: string;
+  backend?: string;
+  result?: Extract<ExperimentEvent, { type: 'end' }>;
+  error?: string;
+}
+
+/**
+ * Runs side by side: every plan of every run, grouped by plan (the same
+ * plan's runs next to each other, in the runs' order), so that a plan's
+ * accuracy and time read across runs at a glance.
+ */
+export function compareRuns(runs: RunState[]): ComparedRow[] {
+  const plans = [...new Set(runs.flatMap((r) => r.plans.map((p) => p.plan)))];
+  return plans.flatMap((plan) =>
+    runs.flatMap((r) => {
+      const p = r.plans.find((q) => q.plan === plan);
+      return p ? [{ run: r.runId, plan, ...(r.backend ? { backend: r.backend } : {}), ...(p.result ? { result: p.result } : {}), ...(p.error ? { error: p.error } : {}) }] : [];
+    }),
+  );
 }
 
 /** The results as CSV: one row per plan, failures with their message. */
