@@ -23,17 +23,15 @@ export { BACKENDS, type BackendName } from './request';
 export interface SelectedBackend {
   /** What FreezeLens calls it (tensorflow-gpu and tensorflow are both tfjs's 'tensorflow' backend). */
   name: BackendName;
-  /** Why the ones before it were passed over, for the run's log. */
-  skipped: string[];
 }
 
-/** Loads `forced`, or the first backend of BACKENDS that loads. Throws when a forced one cannot load. */
+/** Loads `forced`, or the first backend of BACKENDS that loads. Throws when a forced one cannot load, or none does (saying why each failed). */
 export async function selectBackend(forced?: BackendName): Promise<SelectedBackend> {
   const skipped: string[] = [];
   for (const name of forced ? [forced] : BACKENDS) {
     try {
       await load(name);
-      return { name, skipped };
+      return { name };
     } catch (e) {
       const reason = `${name}: ${firstLine((e as Error).message)}`;
       if (forced) throw new Error(`backend ${reason}`);
@@ -95,23 +93,27 @@ interface WasmBackend {
 }
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
 
-let registered = false;
-
-/** Registers the kernels below for 'wasm' (once; replacing its MaxPoolGrad and its slow Conv2DBackpropInput). */
+/** Registers the kernels below for 'wasm' (replacing its MaxPoolGrad and its slow Conv2DBackpropInput). */
 export function registerWasmGradients(): void {
-  if (registered) return;
-  registered = true;
-  const kernels: [string, (a: KernelArgs) => TensorInfo][] = [
-    ['Conv2DBackpropFilter', conv2dBackpropFilter],
-    ['Conv2DBackpropInput', conv2dBackpropInput],
-    ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter],
-    ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput],
-    ['MaxPoolGrad', maxPoolGrad],
-    ['UnsortedSegmentSum', unsortedSegmentSum],
-  ];
-  for (const [kernelName, fn] of kernels) {
-    if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
-    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });
+  replaceKernels('wasm', {
+    Conv2DBackpropFilter: conv2dBackpropFilter,
+    Conv2DBackpropInput: conv2dBackpropInput,
+    DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
+    DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
+    MaxPoolGrad: maxPoolGrad,
+    UnsortedSegmentSum: unsortedSegmentSum,
+  });
+}
+
+const replaced = new Set<string>();
+
+/** Registers FreezeLens's kernels for a backend, once per process, in place of tfjs's own where it has them. */
+function replaceKernels(backendName: string, kernels: Record<string, (args: never) => TensorInfo>): void {
+  if (replaced.has(backendName)) return;
+  replaced.add(backendName);
+  for (const [kernelName, fn] of Object.entries(kernels)) {
+    if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({ kernelName, backendName, kernelFunc: fn as unknown as KernelConfig['kernelFunc'] });
   }
 }
 
@@ -128,14 +130,9 @@ interface CpuBackend {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: backend_util.BackendValues): TensorInfo;
 }
 
-let cpuRegistered = false;
-
-/** Registers the cpu kernel below (once). */
+/** Registers the cpu kernel below in place of tfjs's. */
 export function registerCpuGradients(): void {
-  if (cpuRegistered) return;
-  cpuRegistered = true;
-  if (tf.getKernel('Conv2DBackpropFilter', 'cpu')) tf.unregisterKernel('Conv2DBackpropFilter', 'cpu');
-  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'cpu', kernelFunc: cpuConv2dBackpropFilter as unknown as KernelConfig['kernelFunc'] });
+  replaceKernels('cpu', { Conv2DBackpropFilter: cpuConv2dBackpropFilter });
 }
 
 /** dW[kh, kw, c, co] += x[b, ih, iw, c] · dy[b, oh, ow, co] over the taps that fall inside x; the innermost loop runs along co, contiguous in both dW and dy. */
@@ -174,6 +171,9 @@ function convInfo(xShape: number[], filterShape: number[], attrs: Record<string,
   );
 }
 
+/** Inputs with at most this many channels take the patches form (measured on the demo stem, 3 channels). */
+const PATCHES_MAX_CHANNELS = 8;
+
 /**
  * dW as a matrix product, for inputs with few channels (a network's first
  * convolution): the patches of x laid out as a [kh·kw·c, positions] matrix
@@ -183,9 +183,6 @@ function convInfo(xShape: number[], filterShape: number[], attrs: Record<string,
  * The patches are written in this orientation because wasm's BatchMatMul
  * with transposeA is about 14 times slower than without.
  */
-/** Inputs with at most this many channels take the patches form (measured on the demo stem, 3 channels). */
-const PATCHES_MAX_CHANNELS = 8;
-
 function filterGradByPatches(x: TensorInfo, dy: TensorInfo, info: backend_util.Conv2DInfo, filterShape: number[], backend: WasmBackend): TensorInfo {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO } = info;
   const [KH, KW] = filterShape;
