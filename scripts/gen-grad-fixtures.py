@@ -171,6 +171,11 @@ case("softmax_axis1", "Softmax", [i("axis", 1)], [("x", randn(2, 4, 3), False)],
 case("reducemean", "ReduceMean", [ints("axes", [-1]), i("keepdims", 1)], [("x", randn(2, 3, 5), False)], lambda x: x.mean(-1, keepdim=True))
 case("layernorm", "LayerNormalization", [i("axis", -1), f("epsilon", 1e-5)], [("x", randn(2, 3, 8, scale=2.0), False), ("scale", randn(8), False), ("bias", randn(8), False)], lambda x, s, b: F.layer_norm(x, (8,), s, b, 1e-5))
 
+# Written last so that the cases above keep their random data.
+# A 1x1 convolution padded by 1: the padding is wider than the filter, so the input gradient takes
+# the general form (dy spread out and padded, one convolution) rather than the stride phases.
+conv("conv1x1_pad1", [2, 3, 5, 5], [4, 3, 1, 1], 1, 1)
+
 os.makedirs(os.path.dirname(OUT), exist_ok=True)
 with open(OUT, "w") as fh:
     json.dump({"generator": "scripts/gen-grad-fixtures.py", "torch": torch.__version__, "cases": cases}, fh, separators=(",", ":"))
