@@ -228,8 +228,7 @@ function makeTrainer(
 /** Validation loss and accuracy, in eval mode, batch by batch. */
 function evaluate(trainer: Trainer, feedsFor: (idx: number[]) => Map<string, tf.Tensor>, nodeIndices: number[], val: number[], labels: Int32Array): { loss: number; acc: number } {
   const model = trainer.model;
-  // The Identity aliases that the trainer replaced with storage of their own must not run again.
-  const nodes = nodeIndices.filter((i) => trainer.nodes.includes(i));
+  const nodes = trainer.runnable(nodeIndices);
   let loss = 0;
   let correct = 0;
   for (let i = 0; i < val.length; i += 256) {

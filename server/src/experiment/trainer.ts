@@ -50,6 +50,8 @@ export class Trainer {
 
   /** The nodes a step runs: all but the Identity aliases that the copies below replace. */
   readonly nodes: number[];
+  /** Those aliases' node indices. */
+  private readonly aliases: Set<number>;
 
   constructor(
     readonly model: OnnxModel,
@@ -81,6 +83,12 @@ export class Trainer {
     }
     // The aliases are not run: their outputs are in `variables` or `constants` already.
     this.nodes = g.nodes.map((_, i) => i).filter((i) => !aliases.has(i));
+    this.aliases = aliases;
+  }
+
+  /** Of `nodeIndices` (a suffix, or all), the nodes a step or an evaluation runs: all but the aliases. */
+  runnable(nodeIndices: number[]): number[] {
+    return nodeIndices.filter((i) => !this.aliases.has(i));
   }
 
   /**
@@ -113,7 +121,7 @@ export class Trainer {
   /** One step from other tensors (a frozen prefix's cached outputs), running only `nodeIndices` (the suffix). */
   stepWith(feeds: Map<string, tf.Tensor>, y: tf.Tensor1D, nodeIndices: number[]): number {
     const g = this.model.graph;
-    const nodes = nodeIndices.filter((i) => this.nodes.includes(i));
+    const nodes = this.runnable(nodeIndices);
     const bnTraining = this.options.bnTraining ?? ((n: OnnxNode) => this.variables.has(n.inputs[1]));
     let running = new Map<string, tf.Tensor>();
     const { value, grads } = tf.variableGrads(() => {
