@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './main.css';
-import { applyEvent, bestCells, COLUMNS, compareRuns, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type RunSummary, type ToPanel } from './experiment/model';
+import { applyEvent, bestCells, COLUMNS, compareRuns, isFactory, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type RunSummary, type ToPanel } from './experiment/model';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromPanel): void; getState(): unknown; setState(state: unknown): void };
 const vscode = acquireVsCodeApi();
@@ -293,7 +293,7 @@ function inspectData(): void {
   clearTimeout(inspectTimer);
   inspectTimer = setTimeout(() => {
     const p = dataInput.value.trim();
-    if (p && !/^[\w.]+:\w+$/.test(p)) vscode.postMessage({ type: 'inspectData', path: p });
+    if (p && !isFactory(p)) vscode.postMessage({ type: 'inspectData', path: p });
     else dataSummary.textContent = '';
   }, 300);
 }

@@ -6,10 +6,10 @@ import type { ExperimentHandle } from '../../../server/src/experiment/process';
 import { startExperiment } from '../../../server/src/experiment/process';
 import { summarizeImageFolder } from '../../../server/src/experiment/datasets';
 import { startTorchExperiment } from '../../../server/src/experiment/torch';
-import { applyEvent, keepRun, newRun, summarize, toCsv, toJson, validateSetup, type Availability, type FromPanel, type PanelSetup, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
+import { applyEvent, isFactory, keepRun, newRun, summarize, toCsv, toJson, validateSetup, type Availability, type FromPanel, type PanelSetup, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
 import type { PlannerView } from '../planner/plannerView';
 import { webviewHtml } from '../webviewHtml';
-import { resolvePython } from './torchCommand';
+import { confirmTorchRun, resolvePython } from './torchCommand';
 
 /**
  * "FreezeLens: Run Quick Fine-tune": the experiment panel's host. It tells
@@ -64,7 +64,13 @@ class ExperimentPanel {
     panel.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview')] };
     panel.webview.html = html(panel.webview, context.extensionUri);
     panel.webview.onDidReceiveMessage((m: FromPanel) => void this.receive(m));
+    // Trust granted later: the torch backend may now be probed, and the form enabled.
+    const trust = vscode.workspace.onDidGrantWorkspaceTrust(async () => {
+      this.available = undefined;
+      this.post({ type: 'availability', backends: await this.availability(), trusted: true, defaults: demoDefaults() });
+    });
     panel.onDidDispose(() => {
+      trust.dispose();
       this.handle?.cancel();
       ExperimentPanel.current = undefined;
     });
@@ -74,13 +80,23 @@ class ExperimentPanel {
     void this.panel.webview.postMessage(m);
   }
 
+  /**
+   * Which backends can run here: probed once per panel (it starts the
+   * interpreter to try importing torch), again when the workspace is trusted.
+   */
+  private available: Promise<Availability> | undefined;
+  private availability(): Promise<Availability> {
+    this.available ??= availability();
+    return this.available;
+  }
+
   private pastRuns(): RunState[] {
     return this.context.workspaceState.get<RunState[]>(PAST_RUNS_KEY) ?? [];
   }
 
   private async receive(m: FromPanel): Promise<void> {
     if (m.type === 'ready') {
-      this.post({ type: 'availability', backends: await availability(), trusted: vscode.workspace.isTrusted, defaults: demoDefaults() });
+      this.post({ type: 'availability', backends: await this.availability(), trusted: vscode.workspace.isTrusted, defaults: demoDefaults() });
       this.post({ type: 'history', runs: this.pastRuns().map(summarize) });
     } else if (m.type === 'showRun') {
       const run = this.runs.get(m.runId) ?? this.pastRuns().find((r) => r.runId === m.runId);
@@ -96,7 +112,7 @@ class ExperimentPanel {
 
   private async run(setup: PanelSetup): Promise<void> {
     if (!vscode.workspace.isTrusted || this.handle) return;
-    const errors = validateSetup(setup, await availability());
+    const errors = validateSetup(setup, await this.availability());
     if (Object.keys(errors).length > 0) return; // the webview shows them; it never sends an invalid setup on purpose
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
     const runId = this.nextRun++;
@@ -111,14 +127,13 @@ class ExperimentPanel {
     const settings = { strategies: setup.plans, epochs: setup.epochs, batch: setup.batch, seed: setup.seed, valSplit: setup.valSplit, lr: 1e-3, optimizer: 'adamw' as const };
     if (setup.backend === 'torch') {
       const python = await resolvePython(vscode.workspace.workspaceFolders?.[0]?.uri);
-      const what = setup.model.kind === 'factory' ? `import and run ${setup.model.factory} from this workspace` : 'run the experiment';
-      const go = await vscode.window.showInformationMessage(`FreezeLens will ${what} with ${python.path} (from ${python.source}).`, { modal: true }, 'Run');
-      if (go !== 'Run') {
+      const code = [setup.model.kind === 'factory' ? setup.model.factory : undefined, isFactory(setup.data) ? setup.data : undefined].filter(Boolean).join(' and ');
+      if (!(await confirmTorchRun(python, code || undefined))) {
         this.post({ type: 'finished', runId, cancelled: true });
         return;
       }
       const model = setup.model.kind === 'factory' ? { kind: 'factory' as const, factory: setup.model.factory } : setup.model.kind === 'catalog' ? { kind: 'catalog' as const, name: setup.model.name } : { kind: 'torchscript' as const, path: abs(setup.model.path) };
-      const data = /^[\w.]+:\w+$/.test(setup.data) ? { kind: 'factory' as const, factory: setup.data } : { kind: 'image-folder' as const, path: abs(setup.data), size: [224, 224] as [number, number] };
+      const data = isFactory(setup.data) ? { kind: 'factory' as const, factory: setup.data } : { kind: 'image-folder' as const, path: abs(setup.data), size: [224, 224] as [number, number] };
       this.handle = startTorchExperiment({ python: python.path, cwd: folder, model, data, ...settings }, onEvent);
     } else if (setup.model.kind === 'onnx') {
       const backend = setup.backend === 'auto' ? undefined : setup.backend;

@@ -5,6 +5,8 @@ import type { ExperimentEvent } from '../../../server/src/experiment/engine';
 import { startTorchExperiment, type TorchData, type TorchModel } from '../../../server/src/experiment/torch';
 import { formatSummary } from '../../../server/src/experiment/summary';
 import { SETTINGS_SECTION } from '../../../server/src/protocol';
+import { isFactory } from '../../../webview/src/experiment/model';
+import { DEMO } from '../../../server/src/experiment/request';
 import { choosePython, type PythonChoice } from './choosePython';
 
 /**
@@ -36,6 +38,16 @@ export async function resolvePython(resource: vscode.Uri | undefined): Promise<P
   return choosePython(setting, active);
 }
 
+/**
+ * The runner imports and executes the user's factories: asks first, naming
+ * the code (`code`, where there is some) and the interpreter.
+ */
+export async function confirmTorchRun(python: PythonChoice, code: string | undefined): Promise<boolean> {
+  const what = code ? `import and run ${code} from this workspace` : 'run the experiment';
+  const go = await vscode.window.showInformationMessage(`FreezeLens will ${what} with ${python.path} (from ${python.source}).`, { modal: true, detail: 'The PyTorch runner trains each strategy for a few epochs on this model and data.' }, 'Run');
+  return go === 'Run';
+}
+
 async function runTorchExperiments(context: vscode.ExtensionContext, output: vscode.OutputChannel): Promise<void> {
   if (!vscode.workspace.isTrusted) {
     const choice = await vscode.window.showWarningMessage('FreezeLens runs experiments with your own model code, so it needs a trusted workspace.', 'Manage Workspace Trust');
@@ -47,8 +59,8 @@ async function runTorchExperiments(context: vscode.ExtensionContext, output: vsc
     void vscode.window.showWarningMessage('FreezeLens: open the folder of your training code first; model and data factories are imported from it.');
     return;
   }
-  const demoModel = context.asAbsolutePath('examples/experiment/shapes_cnn.pt');
-  const demoData = context.asAbsolutePath('examples/experiment/data');
+  const demoModel = context.asAbsolutePath(DEMO.torchscript);
+  const demoData = context.asAbsolutePath(DEMO.data);
   const hasDemo = fs.existsSync(demoModel) && fs.existsSync(demoData);
   const kinds = [
     ...(hasDemo ? [{ label: 'The demo', description: 'a small CNN pretrained on synthetic shapes', choice: 'demo' as const }] : []),
@@ -63,10 +75,10 @@ async function runTorchExperiments(context: vscode.ExtensionContext, output: vsc
   let code: string | undefined;
   if (kind.choice === 'demo') {
     model = { kind: 'torchscript', path: demoModel };
-    data = { kind: 'image-folder', path: demoData, size: [32, 32] };
+    data = { kind: 'image-folder', path: demoData, size: [DEMO.imageSize, DEMO.imageSize] };
   } else {
     if (kind.choice === 'factory') {
-      const factory = await vscode.window.showInputBox({ title: 'Model factory', prompt: 'package.module:function, imported from the workspace folder', validateInput: (v) => (/^[\w.]+:\w+$/.test(v) ? undefined : 'package.module:function') });
+      const factory = await vscode.window.showInputBox({ title: 'Model factory', prompt: 'package.module:function, imported from the workspace folder', validateInput: (v) => (isFactory(v) ? undefined : 'package.module:function') });
       if (!factory) return;
       model = { kind: 'factory', factory };
       code = factory;
@@ -86,18 +98,16 @@ async function runTorchExperiments(context: vscode.ExtensionContext, output: vsc
       if (!dir?.[0]) return;
       data = { kind: 'image-folder', path: dir[0].fsPath, size: [224, 224] };
     } else {
-      const factory = await vscode.window.showInputBox({ title: 'Data factory', prompt: 'package.module:function returning (train_dataset, val_dataset)', validateInput: (v) => (/^[\w.]+:\w+$/.test(v) ? undefined : 'package.module:function') });
+      const factory = await vscode.window.showInputBox({ title: 'Data factory', prompt: 'package.module:function returning (train_dataset, val_dataset)', validateInput: (v) => (isFactory(v) ? undefined : 'package.module:function') });
       if (!factory) return;
       data = { kind: 'factory', factory };
       code = code ? `${code} and ${factory}` : factory;
     }
   }
-  const strategies = await vscode.window.showInputBox({ title: 'Strategies', value: kind.choice === 'demo' ? 'linear-probe,freeze-to:layer2,full' : 'linear-probe,freeze-to:layer3,full', prompt: 'planner presets, comma-separated (+bn-train, +lr-split:F)' });
+  const strategies = await vscode.window.showInputBox({ title: 'Strategies', value: kind.choice === 'demo' ? DEMO.strategies : 'linear-probe,freeze-to:layer3,full', prompt: 'planner presets, comma-separated (+bn-train, +lr-split:F)' });
   if (!strategies) return;
   const python = await resolvePython(folder.uri);
-  const what = code ? `import and run ${code} from this workspace` : 'run the experiment';
-  const go = await vscode.window.showInformationMessage(`FreezeLens will ${what} with ${python.path} (from ${python.source}).`, { modal: true, detail: 'The PyTorch runner trains each strategy for a few epochs on this model and data.' }, 'Run');
-  if (go !== 'Run') return;
+  if (!(await confirmTorchRun(python, code))) return;
 
   output.show(true);
   output.appendLine(`Python: ${python.path} (${python.source})`);
@@ -106,7 +116,7 @@ async function runTorchExperiments(context: vscode.ExtensionContext, output: vsc
   const stepMs = new Map<string, number[]>();
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'FreezeLens experiments', cancellable: true }, async (progress, token) => {
     const handle = startTorchExperiment(
-      { python: python.path, cwd: folder.uri.fsPath, model, data, strategies: strategies.split(',').map((s) => s.trim()).filter(Boolean), epochs: kind.choice === 'demo' ? 4 : 3, batch: 32, seed: 0, valSplit: 0.2, lr: kind.choice === 'demo' ? 3e-3 : 1e-3, optimizer: 'adamw' },
+      { python: python.path, cwd: folder.uri.fsPath, model, data, strategies: strategies.split(',').map((s) => s.trim()).filter(Boolean), epochs: kind.choice === 'demo' ? DEMO.epochs : 3, batch: 32, seed: 0, valSplit: 0.2, lr: kind.choice === 'demo' ? DEMO.lr : 1e-3, optimizer: 'adamw' },
       (e) => {
         if (e.type === 'start') output.appendLine(`backend ${e.backend}; ${e.dataset.samples} samples, ${e.dataset.classes.length} classes`);
         else if (e.type === 'step') {

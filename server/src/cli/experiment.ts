@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ExperimentEvent } from '../experiment/engine';
-import { BACKENDS, parseStrategy, type BackendName, type RunSettings } from '../experiment/request';
+import { BACKENDS, DEMO, parseStrategy, type BackendName, type RunSettings } from '../experiment/request';
 import { startExperiment } from '../experiment/process';
 import { formatSummary } from '../experiment/summary';
 import { startTorchExperiment, type TorchData, type TorchModel, type TorchRequest } from '../experiment/torch';
@@ -35,8 +35,6 @@ export interface ExperimentArgs {
   'random-weights'?: boolean;
 }
 
-/** The demo that `freezelens experiment` runs without arguments (examples/experiment/). */
-export const DEMO = { model: 'examples/experiment/shapes_cnn.onnx', torchscript: 'examples/experiment/shapes_cnn.pt', data: 'examples/experiment/data', imageSize: 32, strategies: 'linear-probe,freeze-to:layer2,gradual:1,full', epochs: 4, lr: 3e-3 };
 
 /**
  * `freezelens experiment`: runs freeze strategies on an ONNX model and a

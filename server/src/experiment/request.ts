@@ -5,6 +5,13 @@ import { DatasetError, loadCsv, loadImageFolder, loadNumpy, type Dataset } from 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
+/**
+ * The demo (examples/experiment/, paths from the package root) that
+ * `freezelens experiment` runs without arguments and the PyTorch command
+ * offers: a CNN pretrained on synthetic shapes, as ONNX and as TorchScript.
+ */
+export const DEMO = { model: 'examples/experiment/shapes_cnn.onnx', torchscript: 'examples/experiment/shapes_cnn.pt', data: 'examples/experiment/data', imageSize: 32, strategies: 'linear-probe,freeze-to:layer2,gradual:1,full', epochs: 4, lr: 3e-3 };
+
 /** What every run is given, whichever backend runs it. */
 export interface RunSettings {
   /** Planner presets with optional +bn-train / +lr-split:F suffixes. */

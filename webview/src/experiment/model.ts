@@ -52,8 +52,12 @@ export type ToPanel =
   /** An image folder's classes with counts and a thumbnail each (a data: URL), or why it cannot be used. */
   | { type: 'dataSummary'; path: string; classes: { name: string; count: number; thumbnail?: string }[]; error?: string };
 
-const FACTORY = /^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/;
 const PRESET = /^(linear-probe|full|bn-only|freeze-to:[\w.]+|gradual:\d+|discriminative:[\d.]+)(\+bn-train|\+lr-split:[\d.]+)*$/;
+
+/** A `package.module:function` spec (a model or data factory for the PyTorch backend), as opposed to a path. */
+export function isFactory(spec: string): boolean {
+  return /^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(spec);
+}
 
 /** The form's errors by field, shown inline before a run starts; empty when it can run. */
 export function validateSetup(s: PanelSetup, availability: Availability): Partial<Record<keyof PanelSetup, string>> {
@@ -62,7 +66,7 @@ export function validateSetup(s: PanelSetup, availability: Availability): Partia
   if (s.model.kind === 'onnx' && !s.model.path.trim()) errors.model = 'Choose a model.';
   else if (s.model.kind === 'onnx' && torch) errors.model = 'The torch backend runs a model factory or a catalog name, not an ONNX file.';
   else if (s.model.kind !== 'onnx' && !torch) errors.model = 'A factory or catalog model needs the torch backend.';
-  else if (s.model.kind === 'factory' && !FACTORY.test(s.model.factory)) errors.model = 'A factory is package.module:function.';
+  else if (s.model.kind === 'factory' && !isFactory(s.model.factory)) errors.model = 'A factory is package.module:function.';
   if (!s.data.trim()) errors.data = 'Choose the data: an image folder (one subfolder per class).';
   if (s.plans.length === 0) errors.plans = 'Choose at least one plan.';
   else {
