@@ -13,6 +13,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './main.css';
 import { applyEvent, bestCells, COLUMNS, compareRuns, isFactory, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type RunSummary, type ToPanel } from './experiment/model';
+import { el } from './dom';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromPanel): void; getState(): unknown; setState(state: unknown): void };
 const vscode = acquireVsCodeApi();
@@ -34,13 +35,6 @@ let availability: Availability | undefined;
 let trusted = true;
 let running = false;
 const save = () => vscode.setState(state);
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  for (const c of children) e.append(c);
-  return e;
-}
 
 const app = document.getElementById('app')!;
 app.textContent = '';

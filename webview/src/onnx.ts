@@ -10,6 +10,7 @@ import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import '@vscode-elements/elements/dist/vscode-tree/index.js';
 import '@vscode-elements/elements/dist/vscode-tree-item/index.js';
 import type { OnnxReportResult, OnnxTreeNode } from '../../server/src/protocol';
+import { el } from './dom';
 
 declare function acquireVsCodeApi(): { postMessage(message: unknown): void };
 
@@ -21,13 +22,6 @@ window.addEventListener('message', (event: MessageEvent) => {
   if (msg.type === 'report' && msg.report) render(msg.report);
 });
 vscode.postMessage({ type: 'ready' });
-
-function el<K extends string>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  for (const c of children) e.append(c);
-  return e;
-}
 
 function count(n: number | null | undefined): string {
   return n === null || n === undefined ? '?' : n.toLocaleString('en-US');
