@@ -313,6 +313,8 @@ def run_strategy(s, ctx):
                     m.eval()  # frozen BatchNorm keeps its running statistics (the eval policy)
         loss_sum, batches = 0.0, 0
         for x, y in loader:
+            if ctx["steps"] is not None and step_no >= ctx["steps"]:
+                break  # a budget in steps: the last epoch is partial, and evaluated where it stops
             if len(y) < 2:
                 continue  # BatchNorm needs two samples
             s0 = time.perf_counter()
@@ -348,11 +350,19 @@ def run_strategy(s, ctx):
             json.dump({k: v.detach().float().flatten().tolist() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}, f)
     send({
         "type": "end", "strategy": s["name"], "valAcc": last, "bestValAcc": best,
-        "msPerEpoch": elapsed * 1000 / ctx["epochs"], "samplesPerSec": samples / elapsed,
+        "msPerEpoch": elapsed * 1000 / (ctx["epochs"] if ctx["steps"] is None else max(1, step_no) / max(1, steps_per_epoch(len(ctx["train"]), ctx["batch"]))),
+        "samplesPerSec": samples / elapsed,
         "peakRssMB": peak_rss, "tensorMB": torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0,
         "trainableParams": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "totalParams": sum(p.numel() for p in model.parameters()), "backend": f"torch-{device}", "cached": False,
     })
+
+
+def steps_per_epoch(samples, batch):
+    """Optimizer steps in an epoch: batches, less a last batch of one (skipped: BatchNorm needs two samples). As stepsPerEpoch in request.ts."""
+    if samples < 2:
+        return samples
+    return samples // batch + (1 if samples % batch >= 2 else 0)
 
 
 def evaluate(model, loader, device):
@@ -410,7 +420,7 @@ def main():
         return
     ctx = {
         "model": model, "device": device, "initial": copy.deepcopy(model.state_dict()), "seed": load["seed"], "train": train, "val": val,
-        "batch": run["batch"], "epochs": run["epochs"], "workers": run.get("workers", 0), "optimizer": run["optimizer"], "amp": run.get("amp"),
+        "batch": run["batch"], "epochs": run["epochs"], "steps": run.get("steps"), "workers": run.get("workers", 0), "optimizer": run["optimizer"], "amp": run.get("amp"),
         "stateDir": run.get("stateDir"),
     }
     skipped = None

@@ -21,6 +21,7 @@ const require = createRequire(import.meta.url);
 const { startTorchExperiment, runnerScript } = require(join(ROOT, 'out/server/src/experiment/torch.js'));
 const { runExperiment } = require(join(ROOT, 'out/server/src/experiment/engine.js'));
 const { splitValidation } = require(join(ROOT, 'out/server/src/experiment/datasets.js'));
+const { loadRequestData } = require(join(ROOT, 'out/server/src/experiment/request.js'));
 const { selectBackend } = require(join(ROOT, 'out/server/src/experiment/backend.js'));
 const { readOnnx, readTensorBytes } = require(join(ROOT, 'out/server/src/onnx/reader.js'));
 
@@ -79,6 +80,30 @@ test('every demo strategy runs in PyTorch and reports as the tfjs engine does; f
     if (/^(stem|layer1|layer2)\./.test(name)) assert.deepEqual(values, initial.get(name), `${name} moved with freeze-to:layer2`);
     if (/^layer3\.\d+\.running_mean$/.test(name)) assert.notDeepEqual(values, initial.get(name), `${name}: a trained stage's BatchNorm statistics should move`);
   }
+});
+
+test('a plan given whole and a budget in steps: the runner freezes what the plan says and stops after that many steps', async () => {
+  checkPython();
+  // The planner's plan for the demo: stem and layer1 frozen with their BatchNorm training (bn: train).
+  const planner = { version: 1, preset: 'custom', frozen: ['stem', 'layer1'], bn: 'train', optimizer: 'adamw', lr: 1e-3, lrSplit: 10, decay: null, gradualEvery: null, stages: [], head: undefined };
+  const elsewhere = { ...planner, frozen: ['backbone.layer4'] };
+  // 320 training samples in batches of 32: 10 steps an epoch, so 15 steps end half-way through epoch 2.
+  const { events } = await run({ model: demoModel, data: demoData, strategies: ['planner', 'elsewhere'], plans: { planner, elsewhere }, steps: 15, epochs: 9 }).done;
+  const steps = events.filter((e) => e.type === 'step');
+  assert.equal(steps.length, 15);
+  assert.deepEqual(events.filter((e) => e.type === 'epoch').map((e) => e.epoch), [1, 2]);
+  const end = events.find((e) => e.type === 'end');
+  assert.equal(end.strategy, 'planner');
+  assert.deepEqual(errors(events), [['elsewhere', 'the plan freezes backbone.layer4, which this model does not have: it was made for another model']]);
+  // The tfjs engine, given the same plan on the ONNX export, trains the same parameters: the
+  // planner's modules frozen, less their BatchNorm's weight and bias (bn: train).
+  await selectBackend('cpu');
+  const ours = [];
+  await runExperiment({ model: join(DEMO, 'shapes_cnn.onnx'), data: loadRequestData({ model: join(DEMO, 'shapes_cnn.onnx'), data: join(DEMO, 'data') }), strategies: ['planner'], plans: { planner }, steps: 1, epochs: 1, batch: 32, seed: 0, valSplit: 0.2, lr: 3e-3, optimizer: 'adamw' }, (e) => ours.push(e));
+  const tfjsEnd = ours.find((e) => e.type === 'end');
+  assert.ok(tfjsEnd, JSON.stringify(ours.filter((e) => e.type === 'error')));
+  assert.equal(end.trainableParams, tfjsEnd.trainableParams);
+  assert.ok(end.trainableParams > 65_093 && end.trainableParams < 105_589, `${end.trainableParams} trainable`);
 });
 
 test('one training step: the PyTorch backend and the tfjs engine agree on the loss and the updated parameters, from the same weights and batch', async () => {

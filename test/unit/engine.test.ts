@@ -7,7 +7,9 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { runExperiment, type ExperimentEvent } from '../../server/src/experiment/engine';
-import { parseStrategy } from '../../server/src/experiment/request';
+import { parseStrategy, plannedEpochs, stepsPerEpoch, type RunSettings } from '../../server/src/experiment/request';
+import { presetPlan, type FreezePlan } from '../../server/src/plan/plan';
+import { onnxTarget } from '../../server/src/engine/planTarget';
 import { parameterModule } from '../../server/src/experiment/prefix';
 import { Trainer } from '../../server/src/experiment/trainer';
 import { readOnnx } from '../../server/src/onnx/reader';
@@ -15,13 +17,15 @@ import { colourCasts, TINY_CNN, writeNpz } from './experimentData';
 
 const MODEL = TINY_CNN;
 
-async function run(strategies: string[], epochs = 3): Promise<ExperimentEvent[]> {
+async function run(strategies: string[], epochs = 3, more: Partial<RunSettings> = {}): Promise<ExperimentEvent[]> {
   await tf.setBackend('cpu');
   tf.env().set('PROD', true);
   const events: ExperimentEvent[] = [];
-  await runExperiment({ model: MODEL, data: colourCasts(), strategies, epochs, batch: 8, seed: 1, valSplit: 0.25, lr: 0.05, optimizer: 'sgd' }, (e) => events.push(e));
+  await runExperiment({ model: MODEL, data: colourCasts(), strategies, epochs, batch: 8, seed: 1, valSplit: 0.25, lr: 0.05, optimizer: 'sgd', ...more }, (e) => events.push(e));
   return events;
 }
+
+const stepLosses = (events: ExperimentEvent[], strategy: string) => events.filter((e): e is Extract<ExperimentEvent, { type: 'step' }> => e.type === 'step' && e.strategy === strategy).map((e) => e.loss);
 
 test('strategy strings: the preset with +bn-train and +lr-split:F', () => {
   assert.deepEqual(parseStrategy('freeze-to:layer3+bn-train+lr-split:10'), { preset: 'freeze-to:layer3', bnTrain: true, lrSplit: 10 });
@@ -54,6 +58,41 @@ test('a run streams start, step, epoch and end events per strategy; the linear p
   assert.ok(epochs[2].trainLoss < epochs[0].trainLoss, `${epochs[0].trainLoss} -> ${epochs[2].trainLoss}`);
   assert.ok(ends[1].bestValAcc > 0.2, `val acc ${ends[1].bestValAcc}`);
   assert.ok(events.filter((e) => e.type === 'step' && e.strategy === 'linear-probe').length === 3 * 6);
+});
+
+test('a plan given whole (the planner\'s) trains as the preset it equals; one made for another model fails alone', async () => {
+  // The planner's plan for this model: features.0 and its BatchNorm frozen, as freeze-to:features.1 does.
+  const root = onnxTarget(MODEL).report.root;
+  const mine: FreezePlan = { ...presetPlan(root, 'freeze-to:features.1'), preset: 'custom', lr: 1, optimizer: 'adam' };
+  const other: FreezePlan = { ...mine, frozen: ['backbone.layer1', 'features.0'] };
+  const events = await run(['freeze-to:features.1', 'planner', 'other'], 1, { plans: { planner: mine, other } });
+  const ends = events.filter((e): e is Extract<ExperimentEvent, { type: 'end' }> => e.type === 'end');
+  assert.deepEqual(ends.map((e) => [e.strategy, e.trainableParams]), [['freeze-to:features.1', 1517 - 232], ['planner', 1517 - 232]]);
+  // The run's LR and optimizer, not the plan's: the same steps as the preset, loss for loss.
+  assert.deepEqual(stepLosses(events, 'planner'), stepLosses(events, 'freeze-to:features.1'));
+  const error = events.find((e) => e.type === 'error') as Extract<ExperimentEvent, { type: 'error' }>;
+  assert.equal(error.strategy, 'other');
+  assert.match(error.message, /the plan freezes backbone\.layer1, which this model does not have/);
+});
+
+test('a budget in steps: each strategy stops after that many, its last epoch partial and evaluated', async () => {
+  // 45 training samples in batches of 8: 5 full batches and one of 5, so 6 steps an epoch.
+  assert.equal(stepsPerEpoch(45, 8), 6);
+  assert.equal(stepsPerEpoch(41, 8), 5); // a last batch of one is skipped (BatchNorm)
+  assert.equal(plannedEpochs({ epochs: 3, batch: 8, steps: 8 }, 45), 2);
+  assert.equal(plannedEpochs({ epochs: 3, batch: 8 }, 45), 3);
+  const events = await run(['full', 'gradual:1'], 3, { steps: 8 });
+  for (const strategy of ['full', 'gradual:1']) {
+    assert.equal(stepLosses(events, strategy).length, 8, strategy);
+    assert.deepEqual(events.filter((e) => e.type === 'epoch' && e.strategy === strategy).map((e) => (e as { epoch: number }).epoch), [1, 2]);
+  }
+  const end = events.find((e): e is Extract<ExperimentEvent, { type: 'end' }> => e.type === 'end' && e.strategy === 'full')!;
+  // 8 steps are 1 1/3 epochs: the time per epoch is the time over that, not over the 2 epochs started.
+  const stepMs = events.filter((e): e is Extract<ExperimentEvent, { type: 'epoch' }> => e.type === 'epoch' && e.strategy === 'full').reduce((t, e) => t + e.msEpoch, 0);
+  assert.ok(end.msPerEpoch > stepMs / 2, `${end.msPerEpoch} ms per epoch, ${stepMs} ms in all`);
+  // Gradual unfreezing still unfreezes at the start of epoch 2 (its partial epoch).
+  const gradual = events.find((e): e is Extract<ExperimentEvent, { type: 'end' }> => e.type === 'end' && e.strategy === 'gradual:1')!;
+  assert.equal(gradual.trainableParams, 85 + 32);
 });
 
 test('the same seed gives the same numbers', async () => {
@@ -90,6 +129,32 @@ test('freezelens experiment: progress on stderr, a summary table, every event as
     const missing = cli('--model', MODEL, '--data', 'nowhere');
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /nowhere: no such file or folder/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('freezelens experiment --plan runs a saved plan (freezelens plan --format json) under its file\'s name; --steps bounds each strategy', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const { spawnSync } = await import('node:child_process');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-experiment-'));
+  try {
+    writeNpz(path.join(dir, 'd.npz'), colourCasts());
+    const cli = (...args: string[]) => spawnSync(process.execPath, [path.resolve(__dirname, '../../../bin/freezelens.js'), ...args], { cwd: dir, encoding: 'utf8' });
+    const saved = cli('plan', '--model', MODEL, '--preset', 'freeze-to:features.1', '--format', 'json');
+    assert.equal(saved.status, 0, saved.stderr);
+    fs.writeFileSync(path.join(dir, 'my plan.json'), saved.stdout);
+    const r = cli('experiment', '--model', MODEL, '--data', 'd.npz', '--strategies', 'linear-probe', '--plan', 'my plan.json', '--steps', '4', '--batch', '8', '--json', '-');
+    assert.equal(r.status, 0, r.stderr);
+    const events = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ExperimentEvent);
+    assert.deepEqual((events[0] as Extract<ExperimentEvent, { type: 'start' }>).strategies, ['linear-probe', 'my_plan']);
+    assert.deepEqual(events.filter((e) => e.type === 'end').map((e) => [(e as { strategy: string }).strategy, (e as { trainableParams: number }).trainableParams]), [['linear-probe', 85], ['my_plan', 1517 - 232]]);
+    assert.equal(events.filter((e) => e.type === 'step').length, 8);
+    fs.writeFileSync(path.join(dir, 'bad.json'), '{"frozen": 3}');
+    const bad = cli('experiment', '--model', MODEL, '--data', 'd.npz', '--plan', 'bad.json');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /bad\.json: not a plan/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

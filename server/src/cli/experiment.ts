@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ExperimentEvent } from '../experiment/engine';
-import { BACKENDS, DEMO, parseStrategy, type BackendName, type RunSettings } from '../experiment/request';
+import { BACKENDS, DEMO, parseStrategy, plannedEpochs, stepsPerEpoch, type BackendName, type RunSettings } from '../experiment/request';
+import type { FreezePlan } from '../plan/plan';
 import { startExperiment } from '../experiment/process';
 import { formatSummary } from '../experiment/summary';
 import { startTorchExperiment, type TorchData, type TorchModel, type TorchRequest } from '../experiment/torch';
@@ -23,6 +24,9 @@ export interface ExperimentArgs {
   backend?: string;
   budget?: string;
   memory?: string;
+  steps?: string;
+  /** Plan files (`freezelens plan --format json`), each run as a strategy named after its file. */
+  plan?: string[];
   // --backend torch
   python?: string;
   factory?: string;
@@ -58,9 +62,10 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
     if (!ok(n)) throw new Error(`--${name} '${v}' is not valid`);
     return n;
   };
-  let epochs: number, batch: number, seed: number, val: number, lr: number, budget: number | undefined, memory: number | undefined;
+  let epochs: number, batch: number, seed: number, val: number, lr: number, budget: number | undefined, memory: number | undefined, steps: number | undefined;
   try {
     epochs = num(args.epochs, demo ? DEMO.epochs : 3, 'epochs', (n) => Number.isInteger(n) && n > 0);
+    steps = args.steps === undefined ? undefined : num(args.steps, 0, 'steps', (n) => Number.isInteger(n) && n > 0);
     batch = num(args.batch, 32, 'batch', (n) => Number.isInteger(n) && n > 1);
     seed = num(args.seed, 0, 'seed', (n) => Number.isInteger(n) && n >= 0);
     val = num(args.val, 0.2, 'val', (n) => n > 0 && n < 1);
@@ -89,18 +94,28 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
     io.stderr(`freezelens: ${f}: no such file or folder\n`);
     return 1;
   }
-  const strategies = (args.strategies ?? (demo ? DEMO.strategies : 'linear-probe,full')).split(',').map((s) => s.trim()).filter(Boolean);
+  let plans: Record<string, FreezePlan>;
   try {
-    strategies.forEach(parseStrategy);
+    plans = readPlanFiles(args.plan ?? [], io.cwd);
+  } catch (e) {
+    io.stderr(`freezelens: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const presets = args.strategies ?? (args.plan?.length ? '' : demo ? DEMO.strategies : 'linear-probe,full');
+  const strategies = [...presets.split(',').map((s) => s.trim()).filter(Boolean), ...Object.keys(plans)];
+  try {
+    strategies.filter((s) => !plans[s]).forEach(parseStrategy);
   } catch (e) {
     return usage((e as Error).message);
   }
+  if (new Set(strategies).size !== strategies.length) return usage(`a strategy is given twice: ${strategies.join(', ')}`);
+  const runSettings: RunSettings = { strategies, epochs, batch, seed, valSplit: val, lr, optimizer, ...(Object.keys(plans).length ? { plans } : {}), ...(steps ? { steps } : {}) };
   if (demo) io.stderr(`The demo: a small CNN pretrained on synthetic shapes (${path.relative(io.cwd, torch ? path.join(root, DEMO.torchscript) : model)}), fine-tuned on a new shapes task (${path.relative(io.cwd, path.join(root, DEMO.data))}).\n`);
 
   const out = args.json === undefined ? undefined : args.json === '-' ? 'stdout' : fs.openSync(path.resolve(io.cwd, args.json), 'w');
   const ends: Extract<ExperimentEvent, { type: 'end' }>[] = [];
   const errors: Extract<ExperimentEvent, { type: 'error' }>[] = [];
-  const progress = new Progress(io, terminal, epochs, batch);
+  const progress = new Progress(io, terminal, runSettings);
   const stepMs = new Map<string, number[]>();
   const onEvent = (e: ExperimentEvent) => {
     const json = `${JSON.stringify(e)}\n`;
@@ -112,9 +127,9 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
     else if (e.type === 'error') errors.push(e);
   };
   const handle = torchRequest
-    ? startTorchExperiment({ ...torchRequest, strategies, epochs, batch, seed, valSplit: val, lr, optimizer }, onEvent)
+    ? startTorchExperiment({ ...torchRequest, ...runSettings }, onEvent)
     : startExperiment(
-        { model, data, ...(args.labels ? { labels: path.resolve(io.cwd, args.labels) } : {}), strategies, epochs, batch, seed, valSplit: val, lr, optimizer, ...(args.backend ? { backend: args.backend as BackendName } : {}), ...(budget ? { budgetMs: budget * 1000 } : {}), ...(memory ? { memoryCapMB: memory } : {}) },
+        { model, data, ...(args.labels ? { labels: path.resolve(io.cwd, args.labels) } : {}), ...runSettings, ...(args.backend ? { backend: args.backend as BackendName } : {}), ...(budget ? { budgetMs: budget * 1000 } : {}), ...(memory ? { memoryCapMB: memory } : {}) },
         onEvent,
       );
   const onInterrupt = () => {
@@ -160,22 +175,25 @@ function torchFiles(r: Pick<TorchRequest, 'model' | 'data'>): string[] {
 
 /** Progress on stderr: a bar per strategy on a terminal (redrawn in place), and a line per epoch always. */
 class Progress {
-  private stepsPerEpoch = 1;
+  private totalSteps = 1;
+  private epochs: number;
   private drawn = false;
   constructor(
     private readonly io: CliIO,
     private readonly terminal: boolean,
-    private readonly epochs: number,
-    private readonly batch: number,
-  ) {}
+    private readonly settings: Pick<RunSettings, 'epochs' | 'steps' | 'batch'>,
+  ) {
+    this.epochs = settings.epochs;
+  }
 
   event(e: ExperimentEvent): void {
     if (e.type === 'start') {
-      this.stepsPerEpoch = Math.max(1, Math.floor(e.dataset.train / this.batch) + (e.dataset.train % this.batch >= 2 ? 1 : 0));
+      this.epochs = plannedEpochs(this.settings, e.dataset.train);
+      this.totalSteps = this.settings.steps ?? Math.max(1, stepsPerEpoch(e.dataset.train, this.settings.batch)) * this.epochs;
       this.io.stderr(`backend ${e.backend}; ${e.dataset.samples} samples (${e.dataset.train} train, ${e.dataset.val} validation), ${e.dataset.classes.length} classes\n`);
       for (const w of e.dataset.warnings) this.io.stderr(`warning: ${w}\n`);
     } else if (e.type === 'step' && this.terminal) {
-      const total = this.stepsPerEpoch * this.epochs;
+      const total = this.totalSteps;
       const width = 24;
       const done = Math.min(width, Math.round((width * e.step) / total));
       this.io.stderr(`\r${`${e.strategy} [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${e.step}/${total} loss ${e.loss.toFixed(4)}`.padEnd(78)}`);
@@ -195,3 +213,30 @@ class Progress {
   }
 }
 
+
+/**
+ * `--plan FILE.json`: plans saved by `freezelens plan --format json` (its
+ * `plan` field) or written as a bare plan, each run under its file's name.
+ */
+function readPlanFiles(files: string[], cwd: string): Record<string, FreezePlan> {
+  const plans: Record<string, FreezePlan> = {};
+  for (const f of files) {
+    const file = path.resolve(cwd, f);
+    let json: unknown;
+    try {
+      json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new Error(`${f}: not a plan file: ${(e as Error).message}`);
+    }
+    const plan = (json as { plan?: unknown }).plan ?? json;
+    if (!isFreezePlan(plan)) throw new Error(`${f}: not a plan: expected the JSON of \`freezelens plan --format json\` (an object with a "plan" holding "frozen", "bn", "lrSplit", ...)`);
+    const name = path.basename(f).replace(/\.json$/i, '').replace(/[^\w.-]/g, '_');
+    plans[name] = plan;
+  }
+  return plans;
+}
+
+function isFreezePlan(p: unknown): p is FreezePlan {
+  const q = p as Partial<FreezePlan> | null;
+  return !!q && typeof q === 'object' && q.version === 1 && Array.isArray(q.frozen) && q.frozen.every((f) => typeof f === 'string') && ['eval', 'frozen', 'train'].includes(q.bn as string) && (q.lrSplit === null || typeof q.lrSplit === 'number') && (q.decay === null || typeof q.decay === 'number') && (q.gradualEvery === null || typeof q.gradualEvery === 'number');
+}

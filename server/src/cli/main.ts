@@ -47,6 +47,8 @@ experiment  Trains freeze strategies on an ONNX model and a dataset (an ImageFol
         --strategies linear-probe,full (presets, with +bn-train or +lr-split:F), --epochs 3,
         --batch 32, --seed 0, --val 0.2, --lr 1e-3, --optimizer adamw|sgd, --labels y.npy,
         --backend tensorflow-gpu|tensorflow|wasm|cpu (default: the first that loads),
+        --steps N (optimizer steps per strategy, instead of epochs), --plan FILE.json (a plan
+        from \`freezelens plan --format json\`, run as a strategy named after the file; repeatable),
         --budget SECONDS (wall clock), --memory MB (resident memory cap),
         --json FILE|- (every event as a JSON line). Ctrl-C cancels after the current step.
         --backend torch runs the strategies in your PyTorch (--python PATH, default python3) on
@@ -113,6 +115,8 @@ export function main(argv: string[], io: CliIO = defaultIO): number | Promise<nu
         backend: { type: 'string' },
         budget: { type: 'string' },
         memory: { type: 'string' },
+        steps: { type: 'string' },
+        plan: { type: 'string', multiple: true },
         python: { type: 'string' },
         factory: { type: 'string' },
         'data-factory': { type: 'string' },

@@ -3,12 +3,13 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { onnxTarget } from '../engine/planTarget';
-import { gradualSchedule, isFrozen, presetPlan, type FreezePlan } from '../plan/plan';
+import type { ModelTreeNode } from '../engine/models';
+import { gradualSchedule, isFrozen, type FreezePlan } from '../plan/plan';
 import { subtree } from '../plan/stages';
 import { lrAt } from '../plan/codegen';
 import { readOnnx, type OnnxModel, type OnnxNode } from '../onnx/reader';
 import { seededRandom, splitValidation, type Dataset } from './datasets';
-import { parseStrategy, type RunSettings } from './request';
+import { plannedEpochs, stepsPerEpoch, strategyPlan, type RunSettings } from './request';
 import { runGraph, UnsupportedOps, unsupportedOps } from './interpret';
 import { cutPrefix, parameterModule, prefixModelBytes, type PrefixCut } from './prefix';
 import { crossEntropy, Trainer } from './trainer';
@@ -104,7 +105,7 @@ function limitReached(config: ExperimentConfig, started: number): void {
 async function runStrategy(
   config: ExperimentConfig,
   model: OnnxModel,
-  root: Parameters<typeof presetPlan>[0],
+  root: ModelTreeNode,
   headPath: string | undefined,
   strategy: string,
   train: number[],
@@ -112,8 +113,8 @@ async function runStrategy(
   emit: (e: ExperimentEvent) => void,
   checkLimits: () => void,
 ): Promise<void> {
-  const { preset, bnTrain, lrSplit } = parseStrategy(strategy);
-  const plan = presetPlan(root, preset, { lr: config.lr, optimizer: config.optimizer, headPath, pretrained: true, ...(lrSplit !== undefined ? { lrSplit } : {}), bn: bnTrain ? 'train' : 'eval' });
+  const { plan, bnTrain } = strategyPlan(root, strategy, config, headPath);
+  const epochs = plannedEpochs(config, train.length);
   const frozenAt = (p: FreezePlan, init: string, node: OnnxNode) => isFrozen(p, parameterModule(init, node));
   // A parameter's LR is its module's, by PyTorch's name or, for an unnamed weight, the node's scope.
   const lrOf = (init: string, node: OnnxNode) => lrAt(plan, parameterModule(init, node));
@@ -125,6 +126,7 @@ async function runStrategy(
   let best = 0;
   let last = 0;
   let stepNo = 0;
+  let samples = 0;
   const rng = seededRandom(config.seed);
 
   // The cut: cached prefix outputs where the prefix is deterministic and the plan does not change it.
@@ -140,12 +142,12 @@ async function runStrategy(
   const suffix = cached ? model.graph.nodes.map((_, i) => i).filter((i) => !cut.nodes.includes(i)) : undefined;
 
   const trainer = makeTrainer(model, plan, frozenAt, lrOf, bnTrain, config);
-  const schedule = gradualSchedule(plan, config.epochs);
+  const schedule = gradualSchedule(plan, epochs);
   try {
     // Every op that tfjs runs must be known before the first step (the cached prefix runs in onnxruntime, which knows them all).
     const missing = unsupportedOps(model.graph, suffix ?? trainer.nodes);
     if (missing.size > 0) throw new UnsupportedOps(missing);
-    for (let epoch = 0; epoch < config.epochs; epoch++) {
+    for (let epoch = 0; epoch < epochs; epoch++) {
       const unfreezing = schedule.find((u) => u.epoch === epoch);
       if (unfreezing) {
         // Unfreeze the last frozen stage: its parameters join the optimizer as a new group (the others keep their state).
@@ -156,7 +158,7 @@ async function runStrategy(
       const order = shuffle([...train], rng);
       let lossSum = 0;
       let batches = 0;
-      for (let i = 0; i < order.length; i += config.batch) {
+      for (let i = 0; i < order.length && !(config.steps !== undefined && stepNo >= config.steps); i += config.batch) {
         const idx = order.slice(i, i + config.batch);
         if (idx.length < 2 && order.length >= 2) continue; // BatchNorm needs two samples
         const s0 = performance.now();
@@ -167,6 +169,7 @@ async function runStrategy(
         if (!Number.isFinite(value)) throw new Error(`the loss is ${value} at step ${stepNo + 1}: training diverged (try a lower learning rate)`);
         lossSum += value;
         batches++;
+        samples += idx.length;
         emit({ type: 'step', strategy, step: ++stepNo, loss: value, ms: performance.now() - s0 });
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
         tensorBytes = Math.max(tensorBytes, tf.memory().numBytes);
@@ -190,8 +193,9 @@ async function runStrategy(
       strategy,
       valAcc: last,
       bestValAcc: best,
-      msPerEpoch: ms / config.epochs,
-      samplesPerSec: (train.length * config.epochs) / (ms / 1000),
+      // With a budget in steps the last epoch may be partial: it counts as the share of an epoch it trained.
+      msPerEpoch: ms / (config.steps === undefined ? epochs : Math.max(1, stepNo) / Math.max(1, stepsPerEpoch(train.length, config.batch))),
+      samplesPerSec: samples / (ms / 1000),
       peakRssMB: peakRss / 2 ** 20,
       tensorMB: tensorBytes / 2 ** 20,
       trainableParams: trainable,

@@ -4,11 +4,11 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { ModelTreeNode } from '../engine/models';
 import { lrAt } from '../plan/codegen';
-import { gradualSchedule, presetPlan } from '../plan/plan';
+import { gradualSchedule } from '../plan/plan';
 import { findPackageRoot } from '../packageRoot';
 import type { ExperimentEvent } from './engine';
 import { reportUnfinished, type ExperimentHandle } from './process';
-import { parseStrategy, type RunSettings } from './request';
+import { plannedEpochs, strategyPlan, type RunSettings } from './request';
 
 /**
  * The PyTorch backend: the same strategies and the same events as the tfjs
@@ -51,18 +51,17 @@ export interface RunnerStrategy {
 }
 
 /** The plans for the runner, from the module tree it reported. */
-export function runnerStrategies(tree: ModelTreeNode, request: Pick<RunSettings, 'strategies' | 'lr' | 'optimizer' | 'epochs'>): (RunnerStrategy | { name: string; error: string })[] {
+export function runnerStrategies(tree: ModelTreeNode, request: Pick<RunSettings, 'strategies' | 'lr' | 'optimizer' | 'plans'>, epochs: number): (RunnerStrategy | { name: string; error: string })[] {
   return request.strategies.map((name) => {
     try {
-      const { preset, bnTrain, lrSplit } = parseStrategy(name);
-      const plan = presetPlan(tree, preset, { lr: request.lr, optimizer: request.optimizer, pretrained: true, ...(lrSplit !== undefined ? { lrSplit } : {}), bn: bnTrain ? 'train' : 'eval' });
+      const { plan, bnTrain } = strategyPlan(tree, name, request);
       const lrs: Record<string, number> = {};
       const visit = (n: ModelTreeNode) => {
         if (n.params) lrs[n.path] = lrAt(plan, n.path);
         n.children.forEach(visit);
       };
       visit(tree);
-      return { name, frozen: plan.frozen, bnTrain, lrs, unfreeze: gradualSchedule(plan, request.epochs) };
+      return { name, frozen: plan.frozen, bnTrain, lrs, unfreeze: gradualSchedule(plan, epochs) };
     } catch (e) {
       return { name, error: (e as Error).message };
     }
@@ -115,12 +114,13 @@ export function startTorchExperiment(request: TorchRequest, onEvent: (e: Experim
     if (phase === 'model' && m.type === 'model') {
       phase = 'run';
       const tree = m.tree as ModelTreeNode;
-      const strategies = runnerStrategies(tree, request);
       const dataset = m.dataset as { kind: string; samples: number; classes: string[]; train: number; val: number };
+      const epochs = plannedEpochs(request, dataset.train);
+      const strategies = runnerStrategies(tree, request, epochs);
       const shape = request.data.kind === 'image-folder' ? [3, ...request.data.size] : [];
       onEvent({ type: 'start', backend: `torch-${m.device}`, model: describeModel(request.model), dataset: { ...dataset, shape, warnings: (m.notes as string[]) ?? [] }, strategies: request.strategies });
       for (const s of strategies) if ('error' in s) onEvent({ type: 'error', strategy: s.name, message: s.error });
-      send({ type: 'run', strategies: strategies.filter((s): s is RunnerStrategy => !('error' in s)), epochs: request.epochs, batch: request.batch, workers: request.workers ?? 0, amp: request.amp ?? null, stateDir: request.stateDir ?? null, optimizer: request.optimizer === 'sgd' ? { type: 'sgd', momentum: 0.9, weightDecay: 0 } : { type: 'adamw', weightDecay: 0.01 } });
+      send({ type: 'run', strategies: strategies.filter((s): s is RunnerStrategy => !('error' in s)), epochs, steps: request.steps ?? null, batch: request.batch, workers: request.workers ?? 0, amp: request.amp ?? null, stateDir: request.stateDir ?? null, optimizer: request.optimizer === 'sgd' ? { type: 'sgd', momentum: 0.9, weightDecay: 0 } : { type: 'adamw', weightDecay: 0.01 } });
       return;
     }
     if (m.type === 'finished') {
