@@ -109,6 +109,8 @@ export async function startCodeServer({
         // Tests edit example files and revert them: nothing may save them behind the test's back.
         'files.autoSave': 'off',
         'files.hotExit': 'off',
+        // The examples sit inside this repository: no prompt to open it covering the screenshots.
+        'git.openRepositoryInParentFolders': 'never',
         ...settings,
       },
       null,

@@ -7,7 +7,7 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
 } from 'vscode-languageclient/node';
-import { NOTEBOOK_TYPE, SERVER_NAME, SETTINGS_SECTION, type InitializationOptions } from '../../server/src/protocol';
+import { CATALOG_NAMES_REQUEST, NOTEBOOK_TYPE, SERVER_NAME, SETTINGS_SECTION, type InitializationOptions } from '../../server/src/protocol';
 import { CrashPolicy } from './crashPolicy';
 import { OnnxEditorProvider } from './onnxEditor';
 import { registerExperimentPanel } from './experiments/panel';
@@ -86,7 +86,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<Freeze
   );
   const planner = registerPlanner(context, () => started.then(() => client));
   registerTorchExperiments(context);
-  registerExperimentPanel(context, planner);
+  registerExperimentPanel(context, planner, async () => {
+    await started;
+    return (await client?.sendRequest<string[]>(CATALOG_NAMES_REQUEST)) ?? [];
+  });
   started = client.start();
   await started;
   return { planner };

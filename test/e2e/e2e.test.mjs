@@ -153,7 +153,9 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
  * (JSON: { name, expectText?, selector?, click? }); we click what it asks
  * (click: { row, hasText, target? }: a user's click in the workbench;
  * clickInFrames: { selector, hasText }: a click inside a webview;
- * selectInFrames: { selector, index }: an option chosen there; timeoutMs:
+ * selectInFrames: { selector, index }: an option chosen there;
+ * keyboard: { inFrameWith, steps: [{ tabTo, press?, type? }] }: a
+ * keyboard-only pass over a webview (see driveByKeyboard); timeoutMs:
  * how long to wait for expectText in frames, 20 s by default; axe: check
  * that frame's accessibility with axe-core; perf: measure the experiment
  * panel there),
@@ -208,18 +210,21 @@ function watchScreenshotRequests(page) {
         }
         if (!chosen) throw new Error(`no frame shows ${req.selectInFrames.selector}`);
       }
+      if (req.keyboard) await driveByKeyboard(page, req.keyboard, req.name);
       if (req.expectText && req.inFrames) {
-        // A webview renders in nested iframes: look in every frame until one shows the text.
+        // A webview renders in nested iframes: look in every frame until one shows the text (every text, for a list).
+        const wanted = [req.expectText].flat();
         const deadline = Date.now() + (req.timeoutMs ?? 20_000);
         let found = false;
         while (!found && Date.now() < deadline) {
           for (const frame of page.frames()) {
             const text = await frame.locator('body').innerText({ timeout: 1000 }).catch(() => '');
-            if (text.includes(req.expectText)) found = true;
+            if (wanted.every((w) => text.includes(w))) found = true;
           }
           if (!found) await new Promise((r) => setTimeout(r, 250));
         }
-        if (!found) throw new Error(`no frame shows "${req.expectText}"`);
+        if (!found) throw new Error(`no frame shows ${wanted.map((w) => `"${w}"`).join(' and ')}`);
+        req.expectText = wanted[0];
         if (req.axe) await checkAccessibility(page, req.expectText, req.name);
         if (req.perf) await measurePanel(page, req.expectText, req.name);
       } else if (req.expectText) {
@@ -240,6 +245,68 @@ function watchScreenshotRequests(page) {
     busy = false;
   }, 200);
   return { errors, stop: () => clearInterval(timer) };
+}
+
+/**
+ * A keyboard-only pass over the webview frame that shows `inFrameWith`:
+ * from its heading, Tab moves through the controls (the real key,
+ * through the workbench and the webview's iframes) until the focused one's
+ * label is each step's `tabTo`; there it presses a key or types. Every
+ * enabled, visible control of the page's form must have been reached by
+ * Tab, with a label, by the end: what was reached goes to
+ * `<name>.keyboard.json`.
+ */
+async function driveByKeyboard(page, spec, name) {
+  let frame;
+  for (const f of page.frames()) {
+    const body = await f.locator('body').innerText({ timeout: 1000 }).catch(() => '');
+    if (body.includes(spec.inFrameWith)) frame = f;
+  }
+  if (!frame) throw new Error(`no frame shows "${spec.inFrameWith}" for the keyboard pass`);
+  // The label a user hears for the focused control: its <label>, aria-label, a checkbox's label, or a button's text.
+  const focused = () =>
+    frame.evaluate(() => {
+      const a = document.activeElement;
+      if (!a || a === document.body) return null;
+      const label = a.getAttribute('aria-label') || (a.labels && a.labels[0] ? a.labels[0].textContent : '') || a.getAttribute('label') || a.textContent;
+      return { key: `${a.tagName.toLowerCase()}#${a.id}|${(label || '').trim()}`, label: (label || '').trim() };
+    });
+  // The starting point: a click on the page's heading (focus in the webview, on no control); keys only from there.
+  await frame.locator('h1').first().click();
+  const controlsNow = () =>
+    frame.evaluate(() =>
+      [...document.querySelectorAll('form input, form select, form vscode-button, form vscode-checkbox')]
+        .filter((c) => !c.hasAttribute('disabled') && !c.disabled && c.getClientRects().length > 0)
+        .map((c) => {
+          const label = c.getAttribute('aria-label') || (c.labels && c.labels[0] ? c.labels[0].textContent : '') || c.getAttribute('label') || c.textContent;
+          return `${c.tagName.toLowerCase()}#${c.id}|${(label || '').trim()}`;
+        }),
+    );
+  const reached = [];
+  let controls = [];
+  for (const [i, step] of spec.steps.entries()) {
+    let at = null;
+    for (let presses = 0; presses < 80; presses++) {
+      await page.keyboard.press('Tab');
+      at = await focused();
+      if (at) reached.push(at);
+      if (at?.label === step.tabTo) break;
+    }
+    if (at?.label !== step.tabTo) throw new Error(`Tab never reached "${step.tabTo}"; it reached: ${[...new Set(reached.map((r) => r.label))].join(', ')}`);
+    if (step.type !== undefined) {
+      await page.keyboard.press('Control+A');
+      await page.keyboard.type(step.type);
+    }
+    // The form's controls as they are before the last key (which may start a run and enable Cancel).
+    if (i === spec.steps.length - 1) controls = await controlsNow();
+    if (step.press) await page.keyboard.press(step.press);
+  }
+  const keys = new Set(reached.map((r) => r.key));
+  fs.writeFileSync(path.join(outDir, `${name}.keyboard.json`), JSON.stringify({ controls, reached: [...keys] }, null, 2));
+  const unlabelled = controls.filter((c) => c.endsWith('|'));
+  if (unlabelled.length > 0) throw new Error(`controls without a label: ${unlabelled.join(', ')}`);
+  const missed = controls.filter((c) => !keys.has(c));
+  if (missed.length > 0) throw new Error(`controls Tab never reached: ${missed.join(', ')}`);
 }
 
 /**

@@ -5,14 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExperimentEvent } from '../../server/src/experiment/engine';
-import { applyEvent, bestCells, compareRuns, keepRun, MAX_PAST_RUNS, newRun, progress, sortPlans, summarize, toCsv, toJson, validateSetup, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
+import { applyEvent, bestCells, compareRuns, DEFAULT_SETUP, describePlan, keepRun, MAX_PAST_RUNS, newRun, PLANNER_PLAN, progress, progressText, runSettings, sortPlans, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
+import type { FreezePlan } from '../../server/src/plan/plan';
 
 const everywhere: Availability = { auto: { available: true }, wasm: { available: true }, cpu: { available: true }, tensorflow: { available: false, why: '@tensorflow/tfjs-node is not installed' }, torch: { available: true } };
-const setup: PanelSetup = { model: { kind: 'onnx', path: 'examples/experiment/shapes_cnn.onnx' }, data: 'examples/experiment/data', plans: ['linear-probe', 'full'], epochs: 2, batch: 32, seed: 0, valSplit: 0.2, backend: 'auto' };
+const setup: PanelSetup = { ...DEFAULT_SETUP, model: { kind: 'onnx', path: 'examples/experiment/shapes_cnn.onnx' }, data: 'examples/experiment/data', epochs: 2 };
 
 test('a valid setup has no errors; each bad field gets its own message', () => {
   assert.deepEqual(validateSetup(setup, everywhere), {});
-  const bad = validateSetup({ ...setup, model: { kind: 'onnx', path: ' ' }, data: '', plans: ['linear-probe', 'freeze-everything'], epochs: 0, batch: 1, seed: -1, valSplit: 1, backend: 'tensorflow' }, everywhere);
+  const bad = validateSetup({ ...setup, model: { kind: 'onnx', path: ' ' }, data: '', plans: ['linear-probe', 'freeze-everything'], epochs: 0, batch: 1, seed: -1, valSplit: 1, lr: NaN, backend: 'tensorflow' }, everywhere);
   assert.deepEqual(bad, {
     model: 'Choose a model.',
     data: 'Choose the data: an image folder (one subfolder per class).',
@@ -21,11 +22,41 @@ test('a valid setup has no errors; each bad field gets its own message', () => {
     batch: 'Batch size: a whole number from 2 to 4096 (BatchNorm needs two samples).',
     seed: 'Seed: a whole number, 0 or more.',
     valSplit: 'Validation split: a fraction between 0 and 1.',
+    lr: 'Learning rate: a number above 0, such as 0.001.',
     backend: 'tensorflow is not available here: @tensorflow/tfjs-node is not installed.',
   });
   assert.equal(validateSetup({ ...setup, plans: [] }, everywhere).plans, 'Choose at least one plan.');
   assert.equal(validateSetup({ ...setup, plans: ['full', 'full'] }, everywhere).plans, 'A plan is chosen twice.');
   assert.deepEqual(validateSetup({ ...setup, plans: ['freeze-to:layer3+bn-train+lr-split:10', 'gradual:2', 'discriminative:2.6'] }, everywhere), {});
+  // A budget in steps checks the steps, not the epochs.
+  assert.deepEqual(validateSetup({ ...setup, budget: 'steps', epochs: 0, steps: 50 }, everywhere), {});
+  assert.equal(validateSetup({ ...setup, budget: 'steps', steps: 2.5 }, everywhere).steps, 'Steps: a whole number from 1 to 1,000,000.');
+});
+
+const plannerPlan: FreezePlan = { version: 1, preset: 'custom', frozen: ['conv1', 'bn1', 'layer1', 'layer2', 'layer3'], bn: 'eval', optimizer: 'adamw', lr: 1e-4, lrSplit: 10, decay: null, gradualEvery: 2, stages: [], head: undefined };
+
+test('the planner\'s current plan: offered only while the planner shows one, and sent to the engine whole', () => {
+  const withPlanner = { ...setup, plans: ['linear-probe', PLANNER_PLAN] };
+  assert.match(validateSetup(withPlanner, everywhere).plans!, /The Freeze Planner shows no plan/);
+  const offer = { model: 'resnet18 (plan_resnet.py)', description: describePlan(plannerPlan) };
+  assert.deepEqual(validateSetup(withPlanner, everywhere, offer), {});
+  assert.equal(offer.description, 'frozen: conv1, bn1, layer1, layer2 and 1 more · frozen BatchNorm in eval · backbone LR / 10 · unfreezes a stage every 2 epochs');
+  assert.equal(describePlan({ ...plannerPlan, frozen: [], bn: 'train', lrSplit: null, gradualEvery: null }), 'nothing frozen · frozen BatchNorm trains · one LR');
+  // What the engine gets: the plans by name, the budget as epochs or steps, the form's LR and optimizer.
+  assert.deepEqual(runSettings({ ...withPlanner, budget: 'steps', steps: 40, lr: 3e-3, optimizer: 'sgd' }, plannerPlan), {
+    strategies: ['linear-probe', PLANNER_PLAN], epochs: 2, steps: 40, batch: 32, seed: 0, valSplit: 0.2, lr: 3e-3, optimizer: 'sgd', plans: { [PLANNER_PLAN]: plannerPlan },
+  });
+  assert.deepEqual(runSettings(setup, plannerPlan), { strategies: ['linear-probe', 'full'], epochs: 2, batch: 32, seed: 0, valSplit: 0.2, lr: 1e-3, optimizer: 'adamw' });
+  // A setup saved by an older panel (no budget, LR or optimizer) reads with the defaults.
+  const old = { model: setup.model, data: setup.data, plans: ['full'], epochs: 4, batch: 16, seed: 1, valSplit: 0.25, backend: 'wasm' } as Partial<PanelSetup>;
+  assert.deepEqual(withDefaults(old), { ...old, budget: 'epochs', steps: 100, lr: 1e-3, optimizer: 'adamw' });
+});
+
+test('progress by steps when the budget is steps', () => {
+  const run = newRun(1, { ...setup, budget: 'steps', steps: 4, plans: ['full'] });
+  for (let step = 1; step <= 3; step++) applyEvent(run, { type: 'step', strategy: 'full', step, loss: 1, ms: 1 });
+  assert.equal(progress(run, run.plans[0]), 0.75);
+  assert.equal(progressText(run, run.plans[0]), 'step 3 of 4');
 });
 
 test('models and backends must fit: ONNX for tfjs, a factory or catalog name for torch', () => {
@@ -55,6 +86,7 @@ test('events build each plan\'s curves, progress and row; one plan\'s error sits
   assert.equal(probe.status, 'running');
   assert.equal(progress(run, probe), 0.5);
   assert.equal(progress(run, full), 0);
+  assert.deepEqual([progressText(run, probe), progressText(run, full)], ['epoch 2 of 2', 'waiting']);
   applyEvent(run, { type: 'epoch', strategy: 'linear-probe', epoch: 2, trainLoss: 1, valLoss: 0.9, valAcc: 0.8, msEpoch: 55 });
   applyEvent(run, end('linear-probe', 0.8, 58, 325));
   applyEvent(run, { type: 'error', strategy: 'freeze-to:nope', message: "no stage 'nope'" });
@@ -62,6 +94,7 @@ test('events build each plan\'s curves, progress and row; one plan\'s error sits
   assert.deepEqual([probe.status, nope.status, full.status], ['done', 'failed', 'done']);
   assert.equal(nope.error, "no stage 'nope'");
   assert.equal(progress(run, nope), 1);
+  assert.equal(progressText(run, nope), 'failed (see its row)');
   assert.equal(applyEvent(run, { type: 'step', strategy: 'not-in-this-run', step: 1, loss: 1, ms: 1 }), undefined);
   applyEvent(run, { type: 'error', strategy: null, message: 'the experiment process was killed (SIGKILL)' });
   assert.equal(run.error, 'the experiment process was killed (SIGKILL)');

@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './main.css';
-import { applyEvent, bestCells, COLUMNS, compareRuns, isFactory, newRun, progress, sortPlans, validateSetup, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type RunState, type RunSummary, type ToPanel } from './experiment/model';
+import { applyEvent, bestCells, COLUMNS, compareRuns, DEFAULT_SETUP, isFactory, newRun, PLANNER_PLAN, progress, progressText, sortPlans, validateSetup, withDefaults, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type PlannerOffer, type RunState, type RunSummary, type ToPanel } from './experiment/model';
 import { el } from './dom';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromPanel): void; getState(): unknown; setState(state: unknown): void };
@@ -26,12 +26,10 @@ interface Saved {
 }
 const PRESETS = ['linear-probe', 'full', 'gradual:1', 'bn-only'];
 const saved = vscode.getState() as Saved | undefined;
-const state: Saved = saved ?? {
-  setup: { model: { kind: 'onnx', path: '' }, data: '', plans: ['linear-probe', 'full'], epochs: 3, batch: 32, seed: 0, valSplit: 0.2, backend: 'auto' },
-  logScale: false,
-  sort: { column: 'valAcc', descending: true },
-};
+// A state saved by an older panel lacks newer fields: they take their defaults.
+const state: Saved = saved ? { ...saved, setup: withDefaults(saved.setup), ...(saved.run ? { run: { ...saved.run, setup: withDefaults(saved.run.setup) } } : {}) } : { setup: DEFAULT_SETUP, logScale: false, sort: { column: 'valAcc', descending: true } };
 let availability: Availability | undefined;
+let planner: PlannerOffer | undefined;
 let trusted = true;
 let running = false;
 const save = () => vscode.setState(state);
@@ -41,33 +39,48 @@ app.textContent = '';
 const trustNote = el('p', { class: 'trust', hidden: '' }, 'Experiments read your data and, with the torch backend, run your code: trust this workspace to run them.');
 const form = el('form', { 'aria-label': 'Experiment setup' });
 const errorsOf = new Map<string, HTMLElement>();
-function field(name: keyof PanelSetup, label: string, input: HTMLElement, help?: string): HTMLElement {
+/** A labelled form field with its inline error; `control` is what the label names, `shown` what is laid out (the control with a button beside it). */
+function field(name: keyof PanelSetup, label: string, control: HTMLElement, help?: string, shown: HTMLElement = control): HTMLElement {
   const id = `f-${name}`;
-  input.id = id;
+  control.id = id;
   const error = el('span', { class: 'error', id: `${id}-error`, role: 'alert' });
-  input.setAttribute('aria-describedby', `${id}-error`);
+  control.setAttribute('aria-describedby', `${id}-error`);
   errorsOf.set(name, error);
-  return el('div', { class: 'field' }, el('label', { for: id }, label), input, ...(help ? [el('span', { class: 'help' }, help)] : []), error);
+  return el('div', { class: 'field' }, el('label', { for: id }, label), shown, ...(help ? [el('span', { class: 'help' }, help)] : []), error);
 }
-const modelInput = el('input', { type: 'text', placeholder: 'model.onnx, or package.module:function / resnet50 for torch' });
+const modelInput = el('input', { type: 'text', list: 'model-options', placeholder: 'model.onnx, or package.module:function / resnet50 for torch' });
+const modelOptions = el('datalist', { id: 'model-options' });
 const dataInput = el('input', { type: 'text', placeholder: 'an image folder (one subfolder per class)' });
+const browseModel = el('vscode-button', { secondary: '', 'aria-label': 'Browse for an ONNX model file' }, 'Browse…');
+const browseData = el('vscode-button', { secondary: '', 'aria-label': 'Browse for the data folder' }, 'Browse…');
 const dataSummary = el('div', { class: 'data-summary', 'aria-live': 'polite' });
 const presetBoxes = PRESETS.map((p) => el('vscode-checkbox', { label: p, value: p }) as HTMLElement & { checked: boolean });
-const morePlans = el('input', { type: 'text', placeholder: 'freeze-to:layer3, full+bn-train, …' });
+const plannerNote = el('span', { class: 'help', id: 'planner-plan-note' });
+const plannerBox = el('vscode-checkbox', { label: 'Current planner plan', value: PLANNER_PLAN, disabled: '', 'aria-describedby': 'planner-plan-note' }) as HTMLElement & { checked: boolean };
+const morePlans = el('input', { type: 'text', 'aria-label': 'More plans', placeholder: 'freeze-to:layer3, full+bn-train, …' });
 const num = (v: number, step = '1') => el('input', { type: 'number', value: String(v), step });
+const budgetSelect = el('select', {}, el('option', { value: 'epochs' }, 'Epochs'), el('option', { value: 'steps' }, 'Steps'));
 const epochsInput = num(state.setup.epochs);
+const stepsInput = num(state.setup.steps, '10');
 const batchInput = num(state.setup.batch);
 const seedInput = num(state.setup.seed);
 const valInput = num(state.setup.valSplit, '0.05');
+const lrInput = el('input', { type: 'text', inputmode: 'decimal' });
+const optimizerSelect = el('select', {}, el('option', { value: 'adamw' }, 'AdamW'), el('option', { value: 'sgd' }, 'SGD (momentum 0.9)'));
 const backendSelect = el('select');
 const runButton = el('vscode-button', {}, 'Run');
 const cancelButton = el('vscode-button', { secondary: '', disabled: '' }, 'Cancel');
+const epochsField = field('epochs', 'Epochs', epochsInput);
+const stepsField = field('steps', 'Steps per plan', stepsInput);
 form.append(
-  field('model', 'Model', modelInput),
-  field('data', 'Data', dataInput),
+  field('model', 'Model', modelInput, 'An .onnx export (tfjs backends), or for PyTorch a package.module:function factory or a torchvision name', el('div', { class: 'with-button' }, modelInput, browseModel)),
+  modelOptions,
+  field('data', 'Data', dataInput, undefined, el('div', { class: 'with-button' }, dataInput, browseData)),
   dataSummary,
-  field('plans', 'Plans', el('div', { class: 'plans', role: 'group', 'aria-label': 'Plans' }, ...presetBoxes, morePlans), 'Presets, and more as comma-separated planner presets'),
-  el('div', { class: 'row' }, field('epochs', 'Epochs', epochsInput), field('batch', 'Batch', batchInput), field('seed', 'Seed', seedInput), field('valSplit', 'Validation split', valInput), field('backend', 'Backend', backendSelect)),
+  field('plans', 'Plans', el('div', { class: 'plans', role: 'group', 'aria-label': 'Plans' }, ...presetBoxes, plannerBox, morePlans), 'Presets, the Freeze Planner\'s current plan, and more as comma-separated planner presets'),
+  plannerNote,
+  el('div', { class: 'row' }, field('budget', 'Budget', budgetSelect), epochsField, stepsField, field('batch', 'Batch', batchInput), field('seed', 'Seed', seedInput), field('valSplit', 'Validation split', valInput)),
+  el('div', { class: 'row' }, field('lr', 'Learning rate', lrInput), field('optimizer', 'Optimizer', optimizerSelect), field('backend', 'Backend', backendSelect)),
   el('div', { class: 'actions' }, runButton, cancelButton),
 );
 
@@ -95,15 +108,19 @@ function readSetup(): PanelSetup {
   const model = modelInput.value.trim();
   const backend = backendSelect.value as PanelBackend;
   const torchModel = backend === 'torch' && !model.endsWith('.onnx');
-  const plans = [...presetBoxes.filter((b) => b.checked).map((b) => b.getAttribute('value')!), ...morePlans.value.split(',').map((p) => p.trim()).filter(Boolean)];
+  const plans = [...[...presetBoxes, plannerBox].filter((b) => b.checked).map((b) => b.getAttribute('value')!), ...morePlans.value.split(',').map((p) => p.trim()).filter(Boolean)];
   return {
     model: torchModel ? (model.includes(':') ? { kind: 'factory', factory: model } : { kind: 'catalog', name: model }) : { kind: 'onnx', path: model },
     data: dataInput.value.trim(),
     plans,
+    budget: budgetSelect.value === 'steps' ? 'steps' : 'epochs',
     epochs: Number(epochsInput.value),
+    steps: Number(stepsInput.value),
     batch: Number(batchInput.value),
     seed: Number(seedInput.value),
     valSplit: Number(valInput.value),
+    lr: lrInput.value.trim() === '' ? NaN : Number(lrInput.value),
+    optimizer: optimizerSelect.value === 'sgd' ? 'sgd' : 'adamw',
     backend,
   };
 }
@@ -112,15 +129,36 @@ function fillForm(s: PanelSetup): void {
   modelInput.value = s.model.kind === 'onnx' ? s.model.path : s.model.kind === 'factory' ? s.model.factory : s.model.name;
   dataInput.value = s.data;
   for (const b of presetBoxes) b.checked = s.plans.includes(b.getAttribute('value')!);
-  morePlans.value = s.plans.filter((p) => !PRESETS.includes(p)).join(', ');
+  plannerBox.checked = s.plans.includes(PLANNER_PLAN);
+  morePlans.value = s.plans.filter((p) => !PRESETS.includes(p) && p !== PLANNER_PLAN).join(', ');
+  budgetSelect.value = s.budget;
+  epochsInput.value = String(s.epochs);
+  stepsInput.value = String(s.steps);
+  batchInput.value = String(s.batch);
+  seedInput.value = String(s.seed);
+  valInput.value = String(s.valSplit);
+  lrInput.value = String(s.lr);
+  optimizerSelect.value = s.optimizer;
+  showBudget();
 }
+
+/** One budget field shows: epochs or steps. */
+function showBudget(): void {
+  epochsField.toggleAttribute('hidden', budgetSelect.value === 'steps');
+  stepsField.toggleAttribute('hidden', budgetSelect.value !== 'steps');
+}
+budgetSelect.addEventListener('change', showBudget);
 
 function showErrors(): boolean {
   state.setup = readSetup();
   save();
-  const errors = availability ? validateSetup(state.setup, availability) : {};
-  for (const [name, span] of errorsOf) span.textContent = errors[name as keyof PanelSetup] ?? '';
+  const errors = availability ? validateSetup(state.setup, availability, planner) : {};
+  renderErrors(errors);
   return Object.keys(errors).length === 0;
+}
+
+function renderErrors(errors: Partial<Record<keyof PanelSetup, string>>): void {
+  for (const [name, span] of errorsOf) span.textContent = errors[name as keyof PanelSetup] ?? '';
 }
 
 function renderBackends(): void {
@@ -155,8 +193,10 @@ function drawCharts(run: RunState): void {
   const fg = getComputedStyle(document.body).getPropertyValue('--vscode-foreground').trim() || '#ccc';
   const axis = { stroke: fg, grid: { stroke: 'rgba(128,128,128,0.2)' }, ticks: { stroke: 'rgba(128,128,128,0.4)' } };
   const series = run.plans.map((p, i) => ({ label: p.plan, stroke: colour(i), width: 1.5, spanGaps: true }));
+  // Steps and epochs are whole numbers: ticks only at whole increments.
+  const whole = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000];
   const make = (title: string, xLabel: string, log: boolean): uPlot.Options => ({
-    title, width, height: 220, scales: { x: { time: false }, y: log ? { distr: 3 } : {} }, axes: [{ ...axis, label: xLabel }, axis], series: [{ label: xLabel }, ...series],
+    title, width, height: 220, scales: { x: { time: false }, y: log ? { distr: 3 } : {} }, axes: [{ ...axis, label: xLabel, incrs: whole }, axis], series: [{ label: xLabel }, ...series],
   });
   lossChart?.destroy();
   accChart?.destroy();
@@ -185,7 +225,7 @@ function renderRun(run: RunState): void {
   progressList.textContent = '';
   for (const p of run.plans) {
     const bar = el('vscode-progress-bar', { 'aria-label': `${p.plan} progress`, value: String(progress(run, p)), max: '1' });
-    progressList.append(el('div', { class: `plan ${p.status}` }, el('span', { class: 'name' }, p.plan), bar, el('span', { class: 'status' }, p.status !== 'failed' ? p.status : /^(cancelled|not run)/.test(p.error ?? '') ? p.error! : `failed: ${p.error}`)));
+    progressList.append(el('div', { class: `plan ${p.status}` }, el('span', { class: 'name' }, p.plan), bar, el('span', { class: 'status' }, progressText(run, p))));
   }
   if (lossChart && accChart && lossChart.series.length === run.plans.length + 1) {
     lossChart.setData(aligned(run.plans.map((p) => p.loss)));
@@ -250,6 +290,8 @@ function setRunning(on: boolean): void {
   saveChart.toggleAttribute('disabled', !done);
 }
 
+browseModel.addEventListener('click', () => vscode.postMessage({ type: 'browse', field: 'model' }));
+browseData.addEventListener('click', () => vscode.postMessage({ type: 'browse', field: 'data' }));
 runButton.addEventListener('click', () => {
   if (running || !trusted || !showErrors()) return;
   vscode.postMessage({ type: 'run', setup: state.setup });
@@ -368,6 +410,31 @@ window.addEventListener('message', (event: MessageEvent) => {
     renderDataSummary(m);
     return;
   }
+  if (m.type === 'planner') {
+    planner = m.plan;
+    plannerBox.toggleAttribute('disabled', !planner);
+    // Enabled again, vscode-checkbox puts back the tab index it read when disabled: -1 for a host without one, which
+    // takes its shadow input out of the Tab order. Without the attribute, the input is tabbable as at first.
+    if (planner) plannerBox.removeAttribute('tabindex');
+    plannerNote.textContent = planner ? `Planner: ${planner.model}: ${planner.description}` : 'The Freeze Planner shows no model: open it on your script to run its plan here.';
+    if (availability) showErrors();
+    return;
+  }
+  if (m.type === 'models') {
+    modelOptions.textContent = '';
+    for (const o of m.models) modelOptions.append(el('option', { value: o.value }, o.label));
+    return;
+  }
+  if (m.type === 'browsed') {
+    (m.field === 'model' ? modelInput : dataInput).value = m.path;
+    showErrors();
+    if (m.field === 'data') inspectData();
+    return;
+  }
+  if (m.type === 'invalid') {
+    renderErrors(m.errors);
+    return;
+  }
   if (m.type === 'availability') {
     availability = m.backends;
     trusted = m.trusted;
@@ -383,9 +450,14 @@ window.addEventListener('message', (event: MessageEvent) => {
     if (performance.getEntriesByName('freezelens-panel-ready').length === 0) performance.mark('freezelens-panel-ready');
   } else if (m.type === 'started') {
     state.run = newRun(m.runId, m.setup);
+    // A comparison of earlier runs no longer describes the shown one.
+    comparison.toggleAttribute('hidden', true);
+    compareSelect.value = '';
     setRunning(true);
     drawCharts(state.run);
     renderRun(state.run);
+    // The run is what to watch now: its status, progress and curves come into view (focus stays where it was).
+    runStatus.scrollIntoView({ block: 'start' });
   } else if (m.type === 'event' && state.run?.runId === m.runId) {
     applyEvent(state.run, m.event);
     scheduleRender();

@@ -6,7 +6,9 @@ import type { ExperimentHandle } from '../../../server/src/experiment/process';
 import { startExperiment } from '../../../server/src/experiment/process';
 import { summarizeImageFolder } from '../../../server/src/experiment/datasets';
 import { startTorchExperiment } from '../../../server/src/experiment/torch';
-import { applyEvent, isFactory, keepRun, newRun, summarize, toCsv, toJson, validateSetup, type Availability, type FromPanel, type PanelSetup, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
+import { parseStrategy } from '../../../server/src/experiment/request';
+import { PlanError } from '../../../server/src/plan/plan';
+import { applyEvent, describePlan, isFactory, keepRun, newRun, PLANNER_PLAN, progress, progressText, runSettings, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type FromPanel, type PanelSetup, type PlannerOffer, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
 import type { PlannerView } from '../planner/plannerView';
 import { webviewHtml } from '../webviewHtml';
 import { confirmTorchRun, resolvePython } from './torchCommand';
@@ -23,14 +25,17 @@ export const PANEL_VIEW_TYPE = 'freezelens.experiments';
 
 const PAST_RUNS_KEY = 'freezelens.experiments.pastRuns';
 
-export function registerExperimentPanel(context: vscode.ExtensionContext, planner: PlannerView): void {
+/** Catalog architectures the language server knows, for the model field's suggestions (the torch backend builds them). */
+export type CatalogNames = () => Promise<string[]>;
+
+export function registerExperimentPanel(context: vscode.ExtensionContext, planner: PlannerView, catalogNames: CatalogNames): void {
   // The walkthrough's third step shows once the panel can open.
   void vscode.commands.executeCommand('setContext', 'freezelens.experimentsAvailable', true);
   context.subscriptions.push(
-    vscode.commands.registerCommand('freezelens.experiment.open', () => ExperimentPanel.show(context, planner)),
+    vscode.commands.registerCommand('freezelens.experiment.open', () => ExperimentPanel.show(context, planner, catalogNames)),
     // A window reload brings the panel back; the webview restores its own state (getState).
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
-      deserializeWebviewPanel: async (panel) => void new ExperimentPanel(context, panel, planner),
+      deserializeWebviewPanel: async (panel) => void new ExperimentPanel(context, panel, planner, catalogNames),
     }),
   );
 }
@@ -41,7 +46,7 @@ class ExperimentPanel {
   private handle: ExperimentHandle | undefined;
   private nextRun = 1;
 
-  static show(context: vscode.ExtensionContext, planner: PlannerView): void {
+  static show(context: vscode.ExtensionContext, planner: PlannerView, catalogNames: CatalogNames): void {
     if (ExperimentPanel.current) {
       ExperimentPanel.current.panel.reveal();
       return;
@@ -50,13 +55,14 @@ class ExperimentPanel {
       enableScripts: true,
       localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist', 'webview')],
     });
-    new ExperimentPanel(context, panel, planner);
+    new ExperimentPanel(context, panel, planner, catalogNames);
   }
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly panel: vscode.WebviewPanel,
     private readonly planner: PlannerView,
+    private readonly catalogNames: CatalogNames,
   ) {
     const past = this.pastRuns();
     this.nextRun = Math.max(0, ...past.map((r) => r.runId)) + 1;
@@ -69,8 +75,11 @@ class ExperimentPanel {
       this.available = undefined;
       this.post({ type: 'availability', backends: await this.availability(), trusted: true, defaults: demoDefaults() });
     });
+    // The planner's plan is offered as a plan to run: kept current as the user edits it.
+    const plannerChanged = planner.onDidChangeTreeData(() => this.post({ type: 'planner', ...this.plannerOffer() }));
     panel.onDidDispose(() => {
       trust.dispose();
+      plannerChanged.dispose();
       this.handle?.cancel();
       ExperimentPanel.current = undefined;
     });
@@ -90,6 +99,28 @@ class ExperimentPanel {
     return this.available;
   }
 
+  private plannerOffer(): { plan?: PlannerOffer } {
+    const s = this.planner.state;
+    if (!s) return {};
+    const where = s.model.key.startsWith('catalog:') ? 'catalog' : path.basename(vscode.Uri.parse(s.model.uri ?? s.model.key).path);
+    return { plan: { model: `${s.model.name} (${where})`, description: describePlan(s.plan) } };
+  }
+
+  /** The model field's suggestions: the planner's model where it can run here, the workspace's ONNX files, catalog names for torch. */
+  private async modelOptions(): Promise<{ value: string; label: string }[]> {
+    const options: { value: string; label: string }[] = [];
+    const model = this.planner.state?.model;
+    if (model?.key.startsWith('catalog:')) options.push({ value: model.name, label: 'the Freeze Planner\'s model (PyTorch backend)' });
+    const onnx = await vscode.workspace.findFiles('**/*.onnx', '**/node_modules/**', 200);
+    for (const uri of onnx.sort((a, b) => a.fsPath.localeCompare(b.fsPath))) {
+      const planner = model?.key === uri.toString() || model?.uri === uri.toString();
+      options.push({ value: vscode.workspace.asRelativePath(uri, false), label: planner ? 'the Freeze Planner\'s model' : 'ONNX in this workspace' });
+    }
+    const names = await this.catalogNames().catch(() => []);
+    for (const name of names) if (name !== model?.name || !model.key.startsWith('catalog:')) options.push({ value: name, label: 'catalog architecture (PyTorch backend)' });
+    return options;
+  }
+
   private pastRuns(): RunState[] {
     return this.context.workspaceState.get<RunState[]>(PAST_RUNS_KEY) ?? [];
   }
@@ -98,6 +129,8 @@ class ExperimentPanel {
     if (m.type === 'ready') {
       this.post({ type: 'availability', backends: await this.availability(), trusted: vscode.workspace.isTrusted, defaults: demoDefaults() });
       this.post({ type: 'history', runs: this.pastRuns().map(summarize) });
+      this.post({ type: 'planner', ...this.plannerOffer() });
+      this.post({ type: 'models', models: await this.modelOptions() });
     } else if (m.type === 'showRun') {
       const run = this.runs.get(m.runId) ?? this.pastRuns().find((r) => r.runId === m.runId);
       if (run) this.post({ type: 'pastRun', run, ...(m.compare ? { compare: true } : {}) });
@@ -107,24 +140,39 @@ class ExperimentPanel {
     else if (m.type === 'export') await this.export(m.runId, m.format);
     else if (m.type === 'saveChart') await this.saveChart(m.runId, m.png);
     else if (m.type === 'inspectData') this.post(dataSummary(m.path));
-    else if (m.type === 'apply') await this.apply(m.plan);
+    else if (m.type === 'apply') await this.apply(m.runId, m.plan);
+    else if (m.type === 'browse') await this.browse(m.field);
   }
 
-  private async run(setup: PanelSetup): Promise<void> {
+  private async run(sent: PanelSetup): Promise<void> {
     if (!vscode.workspace.isTrusted || this.handle) return;
-    const errors = validateSetup(setup, await this.availability());
-    if (Object.keys(errors).length > 0) return; // the webview shows them; it never sends an invalid setup on purpose
+    const setup = withDefaults(sent);
+    const errors = validateSetup(setup, await this.availability(), this.plannerOffer().plan);
+    if (Object.keys(errors).length > 0) {
+      // The webview checks before it sends; this catches what changed meanwhile (the planner closed).
+      this.post({ type: 'invalid', errors });
+      return;
+    }
+    // The planner's plan as it is now runs, and is kept with the run (for its history and "Apply").
+    if (setup.plans.includes(PLANNER_PLAN)) setup.plannerPlan = structuredClone(this.planner.state!.plan);
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
     const runId = this.nextRun++;
     const run = newRun(runId, setup);
     this.runs.set(runId, run);
     this.post({ type: 'started', runId, setup });
     const abs = (p: string) => (path.isAbsolute(p) ? p : path.join(folder, p));
+    // The notification's bar: the plans' mean progress, and the plan that moved last.
+    let reported = 0;
+    let report: ((p: { message?: string; increment?: number }) => void) | undefined;
     const onEvent = (event: Parameters<typeof applyEvent>[1]) => {
-      applyEvent(run, event);
+      const plan = applyEvent(run, event);
       this.post({ type: 'event', runId, event });
+      if (!plan || !report || (event.type !== 'epoch' && event.type !== 'end' && event.type !== 'error')) return;
+      const done = (100 * run.plans.reduce((sum, p) => sum + progress(run, p), 0)) / run.plans.length;
+      report({ message: `${plan.plan}: ${progressText(run, plan)}`, increment: done - reported });
+      reported = done;
     };
-    const settings = { strategies: setup.plans, epochs: setup.epochs, batch: setup.batch, seed: setup.seed, valSplit: setup.valSplit, lr: 1e-3, optimizer: 'adamw' as const };
+    const settings = runSettings(setup, setup.plannerPlan);
     if (setup.backend === 'torch') {
       const python = await resolvePython(vscode.workspace.workspaceFolders?.[0]?.uri);
       const code = [setup.model.kind === 'factory' ? setup.model.factory : undefined, isFactory(setup.data) ? setup.data : undefined].filter(Boolean).join(' and ');
@@ -140,7 +188,8 @@ class ExperimentPanel {
       this.handle = startExperiment({ model: abs(setup.model.path), data: abs(setup.data), ...settings, ...(backend ? { backend } : {}) }, onEvent, { workerPath: this.context.asAbsolutePath('dist/experiment/worker.js') });
     }
     const handle = this.handle!;
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'FreezeLens: quick fine-tune', cancellable: true }, async (_progress, token) => {
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'FreezeLens: quick fine-tune', cancellable: true }, async (bar, token) => {
+      report = (p) => bar.report(p);
       token.onCancellationRequested(() => handle.cancel());
       await handle.done;
     });
@@ -154,19 +203,66 @@ class ExperimentPanel {
   }
 
   /**
-   * "Apply to script": the plan goes to the Freeze Planner's model (the
-   * script it was opened on), and the planner inserts its code with a diff
-   * the user accepts, as from the planner itself.
+   * "Apply to script": the plan as it ran (its preset and suffixes, or the
+   * planner's plan it ran, with the run's learning rate and optimizer) goes
+   * to the Freeze Planner's model, and the planner inserts its code with a
+   * diff the user accepts, as from the planner itself. With no planner
+   * open, the user picks the training script first.
    */
-  private async apply(plan: string): Promise<void> {
-    if (!this.planner.state) {
-      void vscode.window.showInformationMessage(`FreezeLens: open the Freeze Planner on your training script (the lens above the model), then apply ${plan} again.`);
-      return;
+  private async apply(runId: number, plan: string): Promise<void> {
+    const run = this.runs.get(runId) ?? this.pastRuns().find((r) => r.runId === runId);
+    if (!run) return;
+    if (!this.planner.state && !(await this.openPlannerOnScript(plan))) return;
+    const state = this.planner.state!;
+    const setup = withDefaults(run.setup);
+    try {
+      if (plan === PLANNER_PLAN) {
+        if (!setup.plannerPlan) return;
+        state.update({ ...structuredClone(setup.plannerPlan), lr: setup.lr, optimizer: setup.optimizer });
+      } else {
+        const { preset, bnTrain, lrSplit } = parseStrategy(plan);
+        state.applyPreset(preset, { lr: setup.lr, optimizer: setup.optimizer, ...(bnTrain ? { bn: 'train' as const } : {}), ...(lrSplit !== undefined ? { lrSplit } : {}) });
+      }
+    } catch (e) {
+      // A preset that does not fit the script's model (a stage it lacks): say so, and write nothing.
+      if (e instanceof PlanError) {
+        void vscode.window.showErrorMessage(`FreezeLens: ${plan} does not apply to ${state.model.name}: ${e.message}`);
+        return;
+      }
+      throw e;
     }
-    const [preset, ...suffixes] = plan.split('+');
-    await vscode.commands.executeCommand('freezelens.planner.preset', preset);
-    if (suffixes.includes('bn-train')) await vscode.commands.executeCommand('freezelens.planner.bnPolicy', 'train');
+    this.planner.changedPlan();
     await vscode.commands.executeCommand('freezelens.planner.insert');
+  }
+
+  /** The training script to apply a plan to, when no planner is open: the user picks one, and the planner opens on it. */
+  private async openPlannerOnScript(plan: string): Promise<boolean> {
+    const scripts = await vscode.workspace.findFiles('**/*.py', '{**/node_modules/**,**/.venv/**,**/venv/**,**/site-packages/**}', 500);
+    const pick = await vscode.window.showQuickPick(
+      scripts.map((uri) => ({ label: vscode.workspace.asRelativePath(uri, false), uri })).sort((a, b) => a.label.localeCompare(b.label)),
+      { title: `Apply ${plan} to which training script?`, placeHolder: 'the script that builds the model and its optimizer' },
+    );
+    if (!pick) return false;
+    await vscode.window.showTextDocument(pick.uri, { preview: false });
+    await vscode.commands.executeCommand('freezelens.openPlanner', pick.uri);
+    if (!this.planner.state) {
+      void vscode.window.showInformationMessage(`FreezeLens: ${pick.label} builds no model the planner can follow; ${plan} was not applied.`);
+      return false;
+    }
+    return true;
+  }
+
+  /** The model (an .onnx file) or the data (a folder) picker; a choice inside the workspace comes back relative to it. */
+  private async browse(field: 'model' | 'data'): Promise<void> {
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const picked = await vscode.window.showOpenDialog(
+      field === 'model'
+        ? { canSelectFiles: true, canSelectFolders: false, filters: { 'ONNX model': ['onnx'] }, title: 'The model to fine-tune', ...(folder ? { defaultUri: folder } : {}) }
+        : { canSelectFiles: false, canSelectFolders: true, title: 'The data: an image folder with one subfolder per class', ...(folder ? { defaultUri: folder } : {}) },
+    );
+    if (!picked?.[0]) return;
+    const inside = folder && picked[0].fsPath.startsWith(folder.fsPath + path.sep);
+    this.post({ type: 'browsed', field, path: inside ? path.relative(folder.fsPath, picked[0].fsPath) : picked[0].fsPath });
   }
 
   private async saveChart(runId: number, png: string): Promise<void> {

@@ -168,11 +168,16 @@ async function planner(ctx: Context): Promise<void> {
 async function experimentPanel(ctx: Context): Promise<void> {
   // The planner follows the script in the editor: the plan applied from the panel goes to plan_resnet.py.
   await vscode.window.showTextDocument(ctx.planDoc!);
+  // The bottom panel (Problems) closed, so that the screenshots show the curves and the table.
+  await vscode.commands.executeCommand('workbench.action.closePanel');
   await vscode.commands.executeCommand('freezelens.experiment.open');
-  // The demo's data folder is summarised under its field: classes, counts, a thumbnail each.
-  await screenshot({ name: 'experiment-panel', expectText: '5 classes, 400 images', inFrames: true }, 'experiment panel setup');
-  // linear-probe and full for 3 epochs on the demo (wasm): the table stars the best cells once both have ended.
-  await screenshot({ name: 'experiment-finished', expectText: 'Run finished', inFrames: true, timeoutMs: 120_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run');
+  // The demo's data folder is summarised under its field: classes, counts, a thumbnail each; the
+  // planner's plan (resnet18 in plan_resnet.py) is offered beside the presets.
+  await screenshot({ name: 'experiment-panel', expectText: ['5 classes, 400 images', 'Planner: model (plan_resnet.py)'], inFrames: true }, 'experiment panel setup');
+  // linear-probe and full for 3 epochs on the demo (wasm): the curves grow while it runs, and the
+  // table stars the best cells once both have ended.
+  await screenshot({ name: 'experiment-running', expectText: 'epoch 2 of 3', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run starts');
+  await screenshot({ name: 'experiment-finished', expectText: 'Run finished', inFrames: true, timeoutMs: 120_000 }, 'experiment run');
   // No serious accessibility violations (axe-core) in the panel with a finished run.
   await screenshot({ name: 'experiment-table', expectText: '★', inFrames: true, axe: true }, 'experiment results table and accessibility');
   // Apply a plan from the table to the script the planner is open on (plan_resnet.py, from the planner step):
@@ -185,33 +190,52 @@ async function experimentPanel(ctx: Context): Promise<void> {
   // Back to the panel, hidden meanwhile: it shows the finished run again (its state survives hiding).
   await vscode.commands.executeCommand('freezelens.experiment.open');
   await screenshot({ name: 'experiment-restored', expectText: 'Run finished', inFrames: true }, 'the panel restored');
-  // The same panel in the dark and the high-contrast themes (it follows VS Code's theme variables).
+  // The same panel in the high-contrast and the dark themes (it follows VS Code's theme variables);
+  // in the dark one, a second run, cancelled once it is training: it stops within seconds.
   const workbench = vscode.workspace.getConfiguration('workbench');
   const theme = workbench.get<string>('colorTheme');
+  const useTheme = async (id: string, kind: vscode.ColorThemeKind) => {
+    await workbench.update('colorTheme', id, vscode.ConfigurationTarget.Global);
+    await waitFor(() => (vscode.window.activeColorTheme.kind === kind ? true : undefined), 10_000, () => `the theme did not change to ${id}`);
+    // The webview gets the new theme variables after the workbench: give it a moment to repaint.
+    await new Promise((r) => setTimeout(r, 1500));
+  };
   try {
-    for (const [name, id, kind] of [['experiment-dark', 'Default Dark Modern', vscode.ColorThemeKind.Dark], ['experiment-high-contrast', 'Default High Contrast', vscode.ColorThemeKind.HighContrast]] as const) {
-      await workbench.update('colorTheme', id, vscode.ConfigurationTarget.Global);
-      await waitFor(() => (vscode.window.activeColorTheme.kind === kind ? true : undefined), 10_000, () => `the theme did not change to ${id}`);
-      // The webview gets the new theme variables after the workbench: give it a moment to repaint.
-      await new Promise((r) => setTimeout(r, 1500));
-      await screenshot({ name, expectText: 'Run finished', inFrames: true }, `the panel in ${id}`);
-    }
+    await useTheme('Default High Contrast', vscode.ColorThemeKind.HighContrast);
+    await screenshot({ name: 'experiment-high-contrast', expectText: 'Run finished', inFrames: true }, 'the panel in high contrast');
+    await useTheme('Default Dark Modern', vscode.ColorThemeKind.Dark);
+    await screenshot({ name: 'experiment-finished-dark', expectText: 'Run finished', inFrames: true }, 'the panel in the dark theme');
+    await screenshot({ name: 'experiment-running-dark', expectText: 'epoch 2 of 3', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'second run starts');
+    await screenshot({ name: 'experiment-cancelled', expectText: 'Run cancelled', inFrames: true, timeoutMs: 15_000, clickInFrames: { selector: 'vscode-button', hasText: 'Cancel' } }, 'second run cancelled');
   } finally {
     await workbench.update('colorTheme', theme, vscode.ConfigurationTarget.Global);
   }
-  // A second run, cancelled once it is training: it stops within seconds.
-  await screenshot({ name: 'experiment-second-run', expectText: 'running', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'second run starts');
-  await screenshot({ name: 'experiment-cancelled', expectText: 'Run cancelled', inFrames: true, timeoutMs: 15_000, clickInFrames: { selector: 'vscode-button', hasText: 'Cancel' } }, 'second run cancelled');
   // The cancelled run compared with the finished one (past runs are kept per workspace).
   await screenshot({ name: 'experiment-compare', expectText: 'Run 2 compared with run 1', inFrames: true, selectInFrames: { selector: '#compare-runs', index: 2 } }, 'runs compared');
   // Speed, recorded in experiment-perf.json: the open time, and the frame rate at 50 events a second.
   await screenshot({ name: 'experiment-perf', expectText: 'Run cancelled', inFrames: true, perf: true }, 'panel performance');
+  // Keyboard only: Tab reaches every control of the form, each labelled; with the keys alone the
+  // user unchecks full, checks the planner's plan, sets a budget of 6 steps and runs. The planner's
+  // plan is resnet18's: it fails on its own row (the demo CNN has no conv1), and the linear probe runs.
+  await screenshot(
+    {
+      name: 'experiment-keyboard',
+      keyboard: {
+        inFrameWith: 'Quick fine-tune',
+        steps: [{ tabTo: 'full', press: 'Space' }, { tabTo: 'Current planner plan', press: 'Space' }, { tabTo: 'Budget', press: 'ArrowDown' }, { tabTo: 'Steps per plan', type: '6' }, { tabTo: 'Run', press: 'Enter' }],
+      },
+      expectText: ['Run finished', 'which this model does not have'],
+      inFrames: true,
+      timeoutMs: 60_000,
+    },
+    'a keyboard-only run',
+  );
   await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   await vscode.window.showTextDocument(ctx.doc);
 }
 
 /** Asks the browser side to check the DOM and take a screenshot (see e2e.test.mjs). */
-async function screenshot(spec: { name: string; expectText: string; selector?: string; inFrames?: boolean; timeoutMs?: number; axe?: boolean; perf?: boolean; selectInFrames?: { selector: string; index: number }; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
+async function screenshot(spec: { name: string; expectText: string | string[]; keyboard?: { inFrameWith: string; steps: { tabTo: string; press?: string; type?: string }[] }; selector?: string; inFrames?: boolean; timeoutMs?: number; axe?: boolean; perf?: boolean; selectInFrames?: { selector: string; index: number }; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
   if (!artifactDir) {
     console.log(`[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the ${what} and its screenshot`);
     return;

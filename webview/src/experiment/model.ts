@@ -5,20 +5,71 @@
  * webview renders it; the tests run it under Node.
  */
 import type { ExperimentEvent } from '../../../server/src/experiment/engine';
+import type { RunSettings } from '../../../server/src/experiment/request';
+import type { FreezePlan } from '../../../server/src/plan/plan';
 
 export type PanelBackend = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'torch';
+
+/** The plan name that stands for the Freeze Planner's current plan. */
+export const PLANNER_PLAN = 'planner';
 
 export interface PanelSetup {
   /** An ONNX export for the tfjs engine; a factory or catalog name for torch. */
   model: { kind: 'onnx'; path: string } | { kind: 'factory'; factory: string } | { kind: 'catalog'; name: string };
   /** An ImageFolder directory (or, for torch, a data factory `module:function`). */
   data: string;
+  /** Presets (with +bn-train, +lr-split:F), and PLANNER_PLAN for the planner's current plan. */
   plans: string[];
+  /** The budget: whole epochs, or optimizer steps per plan. */
+  budget: 'epochs' | 'steps';
   epochs: number;
+  steps: number;
   batch: number;
   seed: number;
   valSplit: number;
+  /** The head's learning rate (the backbone's follows each plan's split). */
+  lr: number;
+  optimizer: 'adamw' | 'sgd';
   backend: PanelBackend;
+  /** The planner's plan as it was when the run started, where `plans` has PLANNER_PLAN (the extension sets it). */
+  plannerPlan?: FreezePlan;
+}
+
+/** The form's first values. */
+export const DEFAULT_SETUP: PanelSetup = { model: { kind: 'onnx', path: '' }, data: '', plans: ['linear-probe', 'full'], budget: 'epochs', epochs: 3, steps: 100, batch: 32, seed: 0, valSplit: 0.2, lr: 1e-3, optimizer: 'adamw', backend: 'auto' };
+
+/** A setup saved by an older panel (a restored state, a past run), with the fields it lacks at their defaults. */
+export function withDefaults(s: Partial<PanelSetup>): PanelSetup {
+  return { ...DEFAULT_SETUP, ...s };
+}
+
+/** What the engine is asked to run for a setup; `plannerPlan`: the planner's plan now, for PLANNER_PLAN. */
+export function runSettings(s: PanelSetup, plannerPlan?: FreezePlan): RunSettings {
+  return {
+    strategies: s.plans,
+    epochs: s.epochs,
+    batch: s.batch,
+    seed: s.seed,
+    valSplit: s.valSplit,
+    lr: s.lr,
+    optimizer: s.optimizer,
+    ...(s.budget === 'steps' ? { steps: s.steps } : {}),
+    ...(s.plans.includes(PLANNER_PLAN) && plannerPlan ? { plans: { [PLANNER_PLAN]: plannerPlan } } : {}),
+  };
+}
+
+/** The planner's current plan as the panel offers it: the model it is for, and what it does. */
+export interface PlannerOffer {
+  model: string;
+  description: string;
+}
+
+/** A plan in one line: what it freezes, its BatchNorm policy, its learning rates and schedule. */
+export function describePlan(plan: FreezePlan): string {
+  const frozen = plan.frozen.length === 0 ? 'nothing frozen' : `frozen: ${plan.frozen.slice(0, 4).join(', ')}${plan.frozen.length > 4 ? ` and ${plan.frozen.length - 4} more` : ''}`;
+  const bn = plan.bn === 'train' ? 'frozen BatchNorm trains' : plan.bn === 'frozen' ? 'FrozenBatchNorm2d' : 'frozen BatchNorm in eval';
+  const lr = plan.decay !== null ? `stage LRs x${plan.decay.toPrecision(2)} per stage` : plan.lrSplit !== null ? `backbone LR / ${plan.lrSplit}` : 'one LR';
+  return [frozen, bn, lr, ...(plan.gradualEvery !== null ? [`unfreezes a stage every ${plan.gradualEvery} epoch${plan.gradualEvery === 1 ? '' : 's'}`] : [])].join(' · ');
 }
 
 /** Whether each backend can run here, and why not. */
@@ -35,6 +86,8 @@ export type FromPanel =
   | { type: 'showRun'; runId: number; compare?: boolean }
   /** What the data field's folder holds, for the summary under it. */
   | { type: 'inspectData'; path: string }
+  /** A file (the model) or folder (the data) picker, whose choice comes back as `browsed`. */
+  | { type: 'browse'; field: 'model' | 'data' }
   /** The charts as a PNG (a data: URL), for the extension to save where the user says. */
   | { type: 'saveChart'; runId: number; png: string };
 
@@ -50,7 +103,15 @@ export type ToPanel =
   /** A past run, to show as it ended, or to compare with the shown one. */
   | { type: 'pastRun'; run: RunState; compare?: boolean }
   /** An image folder's classes with counts and a thumbnail each (a data: URL), or why it cannot be used. */
-  | { type: 'dataSummary'; path: string; classes: { name: string; count: number; thumbnail?: string }[]; error?: string };
+  | { type: 'dataSummary'; path: string; classes: { name: string; count: number; thumbnail?: string }[]; error?: string }
+  /** The Freeze Planner's current plan, offered as a plan to run; none when the planner shows no model. */
+  | { type: 'planner'; plan?: PlannerOffer }
+  /** Models to suggest in the model field: the planner's, the workspace's ONNX files, catalog names for torch. */
+  | { type: 'models'; models: { value: string; label: string }[] }
+  /** The picker's choice (relative to the workspace where it is inside it). */
+  | { type: 'browsed'; field: 'model' | 'data'; path: string }
+  /** The extension found the setup invalid after all (the planner's plan went away meanwhile): the errors by field. */
+  | { type: 'invalid'; errors: Partial<Record<keyof PanelSetup, string>> };
 
 const PRESET = /^(linear-probe|full|bn-only|freeze-to:[\w.]+|gradual:\d+|discriminative:[\d.]+)(\+bn-train|\+lr-split:[\d.]+)*$/;
 
@@ -60,7 +121,7 @@ export function isFactory(spec: string): boolean {
 }
 
 /** The form's errors by field, shown inline before a run starts; empty when it can run. */
-export function validateSetup(s: PanelSetup, availability: Availability): Partial<Record<keyof PanelSetup, string>> {
+export function validateSetup(s: PanelSetup, availability: Availability, planner?: PlannerOffer): Partial<Record<keyof PanelSetup, string>> {
   const errors: Partial<Record<keyof PanelSetup, string>> = {};
   const torch = s.backend === 'torch';
   if (s.model.kind === 'onnx' && !s.model.path.trim()) errors.model = 'Choose a model.';
@@ -70,11 +131,15 @@ export function validateSetup(s: PanelSetup, availability: Availability): Partia
   if (!s.data.trim()) errors.data = 'Choose the data: an image folder (one subfolder per class).';
   if (s.plans.length === 0) errors.plans = 'Choose at least one plan.';
   else {
-    const bad = s.plans.find((p) => !PRESET.test(p));
+    const bad = s.plans.find((p) => p !== PLANNER_PLAN && !PRESET.test(p));
     if (bad) errors.plans = `'${bad}' is not a plan FreezeLens knows.`;
+    else if (s.plans.includes(PLANNER_PLAN) && !planner) errors.plans = 'The Freeze Planner shows no plan: open it on your model, or uncheck the planner\'s plan.';
     else if (new Set(s.plans).size !== s.plans.length) errors.plans = 'A plan is chosen twice.';
   }
-  if (!(Number.isInteger(s.epochs) && s.epochs >= 1 && s.epochs <= 1000)) errors.epochs = 'Epochs: a whole number from 1 to 1000.';
+  if (s.budget === 'steps') {
+    if (!(Number.isInteger(s.steps) && s.steps >= 1 && s.steps <= 1_000_000)) errors.steps = 'Steps: a whole number from 1 to 1,000,000.';
+  } else if (!(Number.isInteger(s.epochs) && s.epochs >= 1 && s.epochs <= 1000)) errors.epochs = 'Epochs: a whole number from 1 to 1000.';
+  if (!(s.lr > 0 && s.lr < 10)) errors.lr = 'Learning rate: a number above 0, such as 0.001.';
   if (!(Number.isInteger(s.batch) && s.batch >= 2 && s.batch <= 4096)) errors.batch = 'Batch size: a whole number from 2 to 4096 (BatchNorm needs two samples).';
   if (!(Number.isInteger(s.seed) && s.seed >= 0)) errors.seed = 'Seed: a whole number, 0 or more.';
   if (!(s.valSplit > 0 && s.valSplit < 1)) errors.valSplit = 'Validation split: a fraction between 0 and 1.';
@@ -144,9 +209,17 @@ export function applyEvent(run: RunState, e: ExperimentEvent): PlanState | undef
   return plan;
 }
 
-/** A plan's progress from 0 to 1, by epochs (a failed or finished plan is complete). */
+/** What a plan's progress bar says: waiting, where it is (epoch or step of the budget), done, or why it stopped. */
+export function progressText(run: RunState, plan: PlanState): string {
+  if (plan.status === 'running') return run.setup.budget === 'steps' ? `step ${plan.loss.length} of ${run.setup.steps}` : `epoch ${Math.min(plan.epochsDone + 1, run.setup.epochs)} of ${run.setup.epochs}`;
+  if (plan.status !== 'failed') return plan.status;
+  return /^(cancelled|not run)/.test(plan.error ?? '') ? plan.error! : 'failed (see its row)';
+}
+
+/** A plan's progress from 0 to 1, by epochs or by steps as the budget is (a failed or finished plan is complete). */
 export function progress(run: RunState, plan: PlanState): number {
   if (plan.status === 'done' || plan.status === 'failed') return 1;
+  if (run.setup.budget === 'steps') return Math.min(1, plan.loss.length / run.setup.steps);
   return Math.min(1, plan.epochsDone / run.setup.epochs);
 }
 
