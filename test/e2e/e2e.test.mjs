@@ -16,15 +16,35 @@ import { fileURLToPath } from 'node:url';
 import { ensureCodeServer, startCodeServer } from '../../scripts/code-server.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const outDir = path.join(root, '.test-output', 'e2e');
 // Overridable only to debug the harness itself against another extension.
 const extensionPath = process.env.FREEZELENS_E2E_EXTENSION ?? root;
-const testsPath = process.env.FREEZELENS_E2E_SUITE ?? path.join(root, 'out/test/e2e/suite/index.js');
 const folder = process.env.FREEZELENS_E2E_FOLDER ?? path.join(root, 'examples');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RUN_TIMEOUT_MS = 4 * 60_000;
+// The artifact folder of the suite running now (each suite has its own).
+let outDir;
 
-test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 6 * 60_000 }, async (t) => {
+test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 6 * 60_000 }, (t) =>
+  runSuite(t, {
+    name: 'e2e',
+    suite: process.env.FREEZELENS_E2E_SUITE ?? path.join(root, 'out/test/e2e/suite/index.js'),
+    // Trusted: the experiment panel runs only in a trusted workspace, and the tests cannot answer the trust prompt.
+    args: ['--disable-workspace-trust'],
+  }),
+);
+
+test('in an untrusted workspace the analysis runs and the experiment panel runs nothing, and says why', { timeout: RUN_TIMEOUT_MS + 6 * 60_000 }, (t) =>
+  runSuite(t, {
+    name: 'e2e-untrusted',
+    suite: path.join(root, 'out/test/e2e/suite/untrusted.js'),
+    // Workspace trust on (code-server's default), and no prompt: the folder opens in restricted mode.
+    settings: { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' },
+  }),
+);
+
+/** Runs one suite (a module with run(), loaded as extensionTestsPath) in code-server on examples/, its artifacts in .test-output/<name>/. */
+async function runSuite(t, { name, suite: testsPath, args = [], settings = {} }) {
+  outDir = path.join(root, '.test-output', name);
   const main = JSON.parse(fs.readFileSync(path.join(extensionPath, 'package.json'), 'utf8')).main;
   for (const [what, p] of [
     ['bundled extension (npm run build)', path.join(extensionPath, main)],
@@ -72,8 +92,8 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
     extensionDevelopmentPath: extensionPath,
     extensionTestsPath: testsPath,
     env: { FREEZELENS_E2E_OUT: outDir },
-    // Trusted: the experiment panel runs only in a trusted workspace, and the tests cannot answer the trust prompt.
-    args: ['--disable-workspace-trust'],
+    args,
+    settings,
     log: (line) => serverLog.push(`${stamp()} ${line}`),
   });
   cleanups.push(() => server.stop());
@@ -146,7 +166,7 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
   const detail = fs.existsSync(failure) ? fs.readFileSync(failure, 'utf8') : 'see browser-console.log';
   assert.equal(result.code, 0, `extension tests failed (artifacts in ${path.relative(root, outDir)}/):\n${detail}`);
   assert.deepEqual(handshake.errors, [], 'page-side checks failed');
-});
+}
 
 /**
  * Serves the suite's screenshot requests: it writes `ready-for-screenshot`
@@ -211,6 +231,7 @@ function watchScreenshotRequests(page) {
         if (!chosen) throw new Error(`no frame shows ${req.selectInFrames.selector}`);
       }
       if (req.keyboard) await driveByKeyboard(page, req.keyboard, req.name);
+      if (req.attributesInFrames) await checkAttributes(page, req.attributesInFrames, req.expectText);
       if (req.expectText && req.inFrames) {
         // A webview renders in nested iframes: look in every frame until one shows the text (every text, for a list).
         const wanted = [req.expectText].flat();
@@ -245,6 +266,30 @@ function watchScreenshotRequests(page) {
     busy = false;
   }, 200);
   return { errors, stop: () => clearInterval(timer) };
+}
+
+/**
+ * In the webview frame that shows `text` (waited for), each selector's
+ * first element must carry its attribute (`disabled`, `inert`).
+ */
+async function checkAttributes(page, checks, text) {
+  const wanted = [text].flat()[0];
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    for (const frame of page.frames()) {
+      const body = await frame.locator('body').innerText({ timeout: 1000 }).catch(() => '');
+      if (!body.includes(wanted)) continue;
+      const missing = [];
+      for (const { selector, attribute } of checks) {
+        const value = await frame.locator(selector).first().getAttribute(attribute, { timeout: 5000 }).catch(() => null);
+        if (value === null) missing.push(`${selector} has no ${attribute}`);
+      }
+      if (missing.length > 0) throw new Error(missing.join('; '));
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`no frame shows "${wanted}" for the attribute checks`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /**

@@ -36,7 +36,9 @@ const save = () => vscode.setState(state);
 
 const app = document.getElementById('app')!;
 app.textContent = '';
-const trustNote = el('p', { class: 'trust', hidden: '' }, 'Experiments read your data and, with the torch backend, run your code: trust this workspace to run them.');
+const trustButton = el('vscode-button', { secondary: '' }, 'Manage Workspace Trust…');
+const trustNote = el('div', { class: 'trust', hidden: '' }, el('p', {}, 'Experiments read your data and, with the torch backend, run your code: trust this workspace to run them.'), trustButton);
+trustButton.addEventListener('click', () => vscode.postMessage({ type: 'manageTrust' }));
 const form = el('form', { 'aria-label': 'Experiment setup' });
 const errorsOf = new Map<string, HTMLElement>();
 /** A labelled form field with its inline error; `control` is what the label names, `shown` what is laid out (the control with a button beside it). */

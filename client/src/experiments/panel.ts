@@ -142,6 +142,7 @@ class ExperimentPanel {
     else if (m.type === 'inspectData') this.post(dataSummary(m.path));
     else if (m.type === 'apply') await this.apply(m.runId, m.plan);
     else if (m.type === 'browse') await this.browse(m.field);
+    else if (m.type === 'manageTrust') await vscode.commands.executeCommand('workbench.trust.manage');
   }
 
   private async run(sent: PanelSetup): Promise<void> {

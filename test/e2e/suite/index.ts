@@ -3,9 +3,8 @@
 // VS Code loads this module from `extensionTestsPath` and calls run(); a
 // rejection makes the workbench report exit code 1.
 import * as assert from 'assert';
-import * as fs from 'fs';
-import * as path from 'path';
 import * as vscode from 'vscode';
+import { runSteps, screenshot, waitFor } from './harness';
 
 const EXTENSION_ID = 'freezelens.freezelens';
 const EXAMPLE = 'finetune_resnet.py';
@@ -18,10 +17,6 @@ const PLAN_EXAMPLE = 'plan_resnet.py';
 // A PRESERVE export of a small CNN (test/fixtures/onnx/tiny_cnn.preserve.onnx): 1,517 params.
 const ONNX_EXAMPLE = 'exports/tiny_cnn.onnx';
 
-// Set by e2e.test.mjs (inherited through code-server's environment): the
-// artifact folder, also used to exchange screenshot requests with the browser
-// side. Unset under Electron, where there is no browser side.
-const artifactDir = process.env.FREEZELENS_E2E_OUT;
 
 export async function run(): Promise<void> {
   const ctx = {} as Context;
@@ -39,29 +34,14 @@ export async function run(): Promise<void> {
     ['hover on model.layer4 shows exact parameter counts', hoverCounts],
     ['CodeLens above the optimizer shows exact parameter counts', codeLensCounts],
   ];
-  console.log(`[e2e] VS Code ${vscode.version}, ${vscode.env.appHost}, trusted workspace: ${vscode.workspace.isTrusted}`);
-  let current = '';
-  try {
-    for (const [name, step] of steps) {
-      const t0 = Date.now();
-      current = name;
-      await step(ctx);
-      console.log(`[e2e] ok - ${name} (${Date.now() - t0} ms)`);
-    }
-  } catch (e) {
-    // The runner only sees exit code 1: name the step and keep the stack.
-    const report = `step "${current}" failed: ${e instanceof Error ? e.stack : String(e)}`;
-    console.error(`[e2e] FAILED - ${report}`);
-    if (artifactDir) fs.writeFileSync(path.join(artifactDir, 'suite-failure.txt'), report + '\n');
-    throw e;
-  } finally {
+  await runSteps(steps, ctx, async () => {
     // Leave examples/ exactly as on disk: the fixes and the plan are applied but never saved.
     for (const doc of [ctx.doc, ctx.planDoc]) {
       if (!doc?.isDirty) continue;
       await vscode.window.showTextDocument(doc);
       await vscode.commands.executeCommand('workbench.action.files.revert');
     }
-  }
+  });
 }
 
 interface Context {
@@ -234,28 +214,6 @@ async function experimentPanel(ctx: Context): Promise<void> {
   await vscode.window.showTextDocument(ctx.doc);
 }
 
-/** Asks the browser side to check the DOM and take a screenshot (see e2e.test.mjs). */
-async function screenshot(spec: { name: string; expectText: string | string[]; keyboard?: { inFrameWith: string; steps: { tabTo: string; press?: string; type?: string }[] }; selector?: string; inFrames?: boolean; timeoutMs?: number; axe?: boolean; perf?: boolean; selectInFrames?: { selector: string; index: number }; click?: { row: string; hasText: string; target?: string }; clickInFrames?: { selector: string; hasText: string } }, what: string): Promise<void> {
-  if (!artifactDir) {
-    console.log(`[e2e] no browser side (FREEZELENS_E2E_OUT unset): skipping the ${what} and its screenshot`);
-    return;
-  }
-  // The browser side polls for this file, checks the DOM, takes the
-  // screenshot and answers with screenshot-done.
-  const done = path.join(artifactDir, 'screenshot-done');
-  fs.rmSync(done, { force: true });
-  const request = path.join(artifactDir, 'ready-for-screenshot');
-  // Write-then-rename, so the browser side never reads a half-written file.
-  fs.writeFileSync(`${request}.tmp`, JSON.stringify(spec));
-  fs.renameSync(`${request}.tmp`, request);
-  const reply = await waitFor(
-    () => (fs.existsSync(done) ? JSON.parse(fs.readFileSync(done, 'utf8')) : undefined),
-    (spec.timeoutMs ?? 20_000) + 25_000,
-    () => 'the browser side did not answer the screenshot request',
-  );
-  assert.ok(reply.ok, `${what} failed: ${reply.error}`);
-}
-
 async function quickFix(ctx: Context): Promise<void> {
   const original = ctx.doc.lineAt(ctx.line).text;
   const actions = await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
@@ -387,15 +345,4 @@ function codeOf(d: vscode.Diagnostic): string | undefined {
 
 function describe(ds: readonly vscode.Diagnostic[]): string {
   return ds.map((d) => `${d.source}/${codeOf(d)}@${d.range.start.line + 1}`).join(', ') || 'none';
-}
-
-/** Polls until fn returns something other than undefined. */
-async function waitFor<T>(fn: () => T | undefined, timeoutMs: number, message: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${message()} (after ${timeoutMs} ms)`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

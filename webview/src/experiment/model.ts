@@ -86,6 +86,8 @@ export type FromPanel =
   | { type: 'showRun'; runId: number; compare?: boolean }
   /** What the data field's folder holds, for the summary under it. */
   | { type: 'inspectData'; path: string }
+  /** VS Code's Workspace Trust editor, from the note an untrusted workspace shows. */
+  | { type: 'manageTrust' }
   /** A file (the model) or folder (the data) picker, whose choice comes back as `browsed`. */
   | { type: 'browse'; field: 'model' | 'data' }
   /** The charts as a PNG (a data: URL), for the extension to save where the user says. */
