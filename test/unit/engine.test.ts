@@ -3,6 +3,9 @@
 // seed, errors that stop one strategy while the others go on, and learning.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -100,14 +103,20 @@ test('the same seed gives the same numbers', async () => {
   assert.deepEqual(await losses(), await losses());
 });
 
-test('freezelens experiment: progress on stderr, a summary table, every event as a JSON line, exit 1 when a strategy fails', async () => {
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const { spawnSync } = await import('node:child_process');
+/** Runs `fn` with the CLI (`cli(...args)` runs bin/freezelens.js) in a temporary folder that holds the colour-cast data as d.npz. */
+function inCliFolder(fn: (cli: (...args: string[]) => SpawnSyncReturns<string>, dir: string) => void): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-experiment-'));
   try {
     writeNpz(path.join(dir, 'd.npz'), colourCasts());
-    const cli = (...args: string[]) => spawnSync(process.execPath, [path.resolve(__dirname, '../../../bin/freezelens.js'), 'experiment', ...args], { cwd: dir, encoding: 'utf8' });
+    fn((...args) => spawnSync(process.execPath, [path.resolve(__dirname, '../../../bin/freezelens.js'), ...args], { cwd: dir, encoding: 'utf8' }), dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('freezelens experiment: progress on stderr, a summary table, every event as a JSON line, exit 1 when a strategy fails', () => {
+  inCliFolder((run, dir) => {
+    const cli = (...args: string[]) => run('experiment', ...args);
     const r = cli('--model', MODEL, '--data', 'd.npz', '--strategies', 'linear-probe,freeze-to:nope', '--epochs', '2', '--batch', '8', '--lr', '0.05', '--optimizer', 'sgd', '--json', 'events.jsonl');
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /linear-probe: epoch 2\/2, train loss [\d.]+, val loss [\d.]+, val acc [\d.]+%/);
@@ -129,19 +138,11 @@ test('freezelens experiment: progress on stderr, a summary table, every event as
     const missing = cli('--model', MODEL, '--data', 'nowhere');
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /nowhere: no such file or folder/);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
-test('freezelens experiment --plan runs a saved plan (freezelens plan --format json) under its file\'s name; --steps bounds each strategy', async () => {
-  const fs = await import('node:fs');
-  const os = await import('node:os');
-  const { spawnSync } = await import('node:child_process');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-experiment-'));
-  try {
-    writeNpz(path.join(dir, 'd.npz'), colourCasts());
-    const cli = (...args: string[]) => spawnSync(process.execPath, [path.resolve(__dirname, '../../../bin/freezelens.js'), ...args], { cwd: dir, encoding: 'utf8' });
+test('freezelens experiment --plan runs a saved plan (freezelens plan --format json) under its file\'s name; --steps bounds each strategy', () => {
+  inCliFolder((cli, dir) => {
     const saved = cli('plan', '--model', MODEL, '--preset', 'freeze-to:features.1', '--format', 'json');
     assert.equal(saved.status, 0, saved.stderr);
     fs.writeFileSync(path.join(dir, 'my plan.json'), saved.stdout);
@@ -155,9 +156,7 @@ test('freezelens experiment --plan runs a saved plan (freezelens plan --format j
     const bad = cli('experiment', '--model', MODEL, '--data', 'd.npz', '--plan', 'bad.json');
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /bad\.json: not a plan/);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an EVAL export\'s unnamed weights (onnx::Conv_*) train at their module\'s LR, found from the node\'s scope', () => {
