@@ -150,6 +150,12 @@ async function experimentPanel(ctx: Context): Promise<void> {
   await vscode.window.showTextDocument(ctx.planDoc!);
   // The bottom panel (Problems) closed, so that the screenshots show the curves and the table.
   await vscode.commands.executeCommand('workbench.action.closePanel');
+  // Opened as a new user would: the walkthrough's third step, and its button.
+  await vscode.commands.executeCommand('workbench.action.openWalkthrough', 'freezelens.freezelens#freezelens.gettingStarted', false);
+  await screenshot({ name: 'walkthrough-experiment', expectText: 'Run Quick Fine-tune', selector: '.getting-started-step.expanded', click: { row: '.getting-started-step', hasText: 'Run a quick experiment' } }, 'the walkthrough\'s third step');
+  await screenshot({ name: 'walkthrough-opened-panel', expectText: 'Quick fine-tune', inFrames: true, click: { row: '.getting-started-step.expanded', hasText: 'Run a quick experiment', target: '.monaco-button:has-text("Run Quick Fine-tune")' } }, 'the walkthrough opens the panel');
+  await vscode.commands.executeCommand('workbench.action.closeEditorsInOtherGroups');
+  for (const tab of vscode.window.tabGroups.all.flatMap((g) => g.tabs)) if (tab.label.includes('Walkthrough') || tab.label.includes('Welcome')) await vscode.window.tabGroups.close(tab);
   await vscode.commands.executeCommand('freezelens.experiment.open');
   // The demo's data folder is summarised under its field: classes, counts, a thumbnail each; the
   // planner's plan (resnet18 in plan_resnet.py) is offered beside the presets.
