@@ -159,7 +159,16 @@ async function experimentPanel(ctx: Context): Promise<void> {
   await vscode.commands.executeCommand('freezelens.experiment.open');
   // The demo's data folder is summarised under its field: classes, counts, a thumbnail each; the
   // planner's plan (resnet18 in plan_resnet.py) is offered beside the presets.
-  await screenshot({ name: 'experiment-panel', expectText: ['5 classes, 400 images', 'Planner: model (plan_resnet.py)'], inFrames: true }, 'experiment panel setup');
+  // The model field suggests the workspace's ONNX files and the catalog's architectures (for PyTorch).
+  await screenshot(
+    {
+      name: 'experiment-panel',
+      expectText: ['5 classes, 400 images', 'Planner: model (plan_resnet.py)'],
+      inFrames: true,
+      attributesInFrames: ['experiment/shapes_cnn.onnx', 'exports/tiny_cnn.onnx', 'resnet50'].map((value) => ({ selector: `datalist#model-options option[value="${value}"]`, attribute: 'value' })),
+    },
+    'experiment panel setup',
+  );
   // linear-probe and full for 3 epochs on the demo (wasm): the curves grow while it runs, and the
   // table stars the best cells once both have ended.
   await screenshot({ name: 'experiment-running', expectText: 'epoch 2 of 3', inFrames: true, timeoutMs: 60_000, clickInFrames: { selector: 'vscode-button', hasText: 'Run' } }, 'experiment run starts');
