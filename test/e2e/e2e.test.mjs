@@ -9,6 +9,7 @@
 // land in .test-output/e2e/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +22,7 @@ const extensionPath = process.env.FREEZELENS_E2E_EXTENSION ?? root;
 const folder = process.env.FREEZELENS_E2E_FOLDER ?? path.join(root, 'examples');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RUN_TIMEOUT_MS = 4 * 60_000;
+const python = process.env.FREEZELENS_PYTHON ?? '/usr/bin/python3';
 // The artifact folder of the suite running now (each suite has its own).
 let outDir;
 
@@ -30,6 +32,9 @@ test('extension works in a real VS Code workbench', { timeout: RUN_TIMEOUT_MS + 
     suite: process.env.FREEZELENS_E2E_SUITE ?? path.join(root, 'out/test/e2e/suite/index.js'),
     // Trusted: the experiment panel runs only in a trusted workspace, and the tests cannot answer the trust prompt.
     args: ['--disable-workspace-trust'],
+    // The panel's PyTorch backend runs in Debian's PyTorch (installed by scripts/oracle-setup.sh, as for the oracle).
+    settings: { 'freezelens.pythonPath': python },
+    setup: () => execFileSync('sh', [path.join(root, 'scripts/oracle-setup.sh')], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FREEZELENS_PYTHON: python } }),
   }),
 );
 
@@ -43,7 +48,7 @@ test('in an untrusted workspace the analysis runs and the experiment panel runs 
 );
 
 /** Runs one suite (a module with run(), loaded as extensionTestsPath) in code-server on examples/, its artifacts in .test-output/<name>/. */
-async function runSuite(t, { name, suite: testsPath, args = [], settings = {} }) {
+async function runSuite(t, { name, suite: testsPath, args = [], settings = {}, setup = () => {} }) {
   outDir = path.join(root, '.test-output', name);
   const main = JSON.parse(fs.readFileSync(path.join(extensionPath, 'package.json'), 'utf8')).main;
   for (const [what, p] of [
@@ -68,6 +73,7 @@ async function runSuite(t, { name, suite: testsPath, args = [], settings = {} })
     return;
   }
   if (installError) throw installError;
+  setup();
 
   // The suite edits an example without saving; prove the files stay as they were.
   const before = snapshot(folder);
@@ -91,7 +97,7 @@ async function runSuite(t, { name, suite: testsPath, args = [], settings = {} })
     folder,
     extensionDevelopmentPath: extensionPath,
     extensionTestsPath: testsPath,
-    env: { FREEZELENS_E2E_OUT: outDir },
+    env: { FREEZELENS_E2E_OUT: outDir, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '2' },
     args,
     settings,
     log: (line) => serverLog.push(`${stamp()} ${line}`),
@@ -256,6 +262,8 @@ function watchScreenshotRequests(page) {
       await page.screenshot({ path: path.join(outDir, `${req.name}.png`) });
       reply = { ok: true };
     } catch (e) {
+      // What the page showed when the check failed, for whoever reads the artifacts.
+      await page.screenshot({ path: path.join(outDir, 'failed-check.png') }).catch(() => {});
       const error = String(e?.message ?? e).replace(/\x1b\[[0-9;]*m/g, ''); // playwright colours its logs
       errors.push(error);
       reply = { ok: false, error };
@@ -339,8 +347,12 @@ async function driveByKeyboard(page, spec, name) {
     }
     if (at?.label !== step.tabTo) throw new Error(`Tab never reached "${step.tabTo}"; it reached: ${[...new Set(reached.map((r) => r.label))].join(', ')}`);
     if (step.type !== undefined) {
-      await page.keyboard.press('Control+A');
-      await page.keyboard.type(step.type);
+      // Clear the field, then type. Not with Ctrl+A: a webview hands it to the workbench, whose select-all
+      // comes back later and would select what was typed meanwhile.
+      await page.keyboard.press('End');
+      await page.keyboard.press('Shift+Home');
+      await page.keyboard.press('Backspace');
+      await page.keyboard.type(step.type, { delay: 20 });
     }
     // The form's controls as they are before the last key (which may start a run and enable Cancel).
     if (i === spec.steps.length - 1) controls = await controlsNow();

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExperimentEvent } from '../../server/src/experiment/engine';
-import { applyEvent, bestCells, compareRuns, DEFAULT_SETUP, describePlan, keepRun, MAX_PAST_RUNS, newRun, PLANNER_PLAN, progress, progressText, runSettings, sortPlans, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
+import { applyEvent, bestCells, compareRuns, DEFAULT_SETUP, describePlan, finishRun, keepRun, modelSpec, modelText, MAX_PAST_RUNS, newRun, PLANNER_PLAN, progress, progressText, runSettings, sortPlans, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
 import type { FreezePlan } from '../../server/src/plan/plan';
 
 const everywhere: Availability = { auto: { available: true }, wasm: { available: true }, cpu: { available: true }, tensorflow: { available: false, why: '@tensorflow/tfjs-node is not installed' }, torch: { available: true } };
@@ -49,7 +49,23 @@ test('the planner\'s current plan: offered only while the planner shows one, and
   assert.deepEqual(runSettings(setup, plannerPlan), { strategies: ['linear-probe', 'full'], epochs: 2, batch: 32, seed: 0, valSplit: 0.2, lr: 1e-3, optimizer: 'adamw' });
   // A setup saved by an older panel (no budget, LR or optimizer) reads with the defaults.
   const old = { model: setup.model, data: setup.data, plans: ['full'], epochs: 4, batch: 16, seed: 1, valSplit: 0.25, backend: 'wasm' } as Partial<PanelSetup>;
-  assert.deepEqual(withDefaults(old), { ...old, budget: 'epochs', steps: 100, lr: 1e-3, optimizer: 'adamw' });
+  assert.deepEqual(withDefaults(old), { ...old, budget: 'epochs', steps: 100, lr: 1e-3, optimizer: 'adamw', imageSize: 224 });
+});
+
+test('a run that ends before its plans do leaves no row waiting', () => {
+  const failed = newRun(1, setup);
+  applyEvent(failed, { type: 'error', strategy: null, message: 'm.pt: not a TorchScript file' });
+  finishRun(failed, false);
+  assert.deepEqual(failed.plans.map((p) => [p.status, p.error, progressText(failed, p)]), [
+    ['failed', 'not run: the run failed', 'not run: the run failed'],
+    ['failed', 'not run: the run failed', 'not run: the run failed'],
+  ]);
+  const cancelled = newRun(2, setup);
+  applyEvent(cancelled, end('linear-probe', 0.8, 58, 325));
+  applyEvent(cancelled, { type: 'step', strategy: 'full', step: 1, loss: 1, ms: 1 });
+  finishRun(cancelled, true);
+  assert.deepEqual(cancelled.plans.map((p) => [p.status, p.error]), [['done', undefined], ['failed', 'cancelled']]);
+  assert.equal(cancelled.finished && cancelled.cancelled, true);
 });
 
 test('progress by steps when the budget is steps', () => {
@@ -64,6 +80,24 @@ test('models and backends must fit: ONNX for tfjs, a factory or catalog name for
   assert.match(validateSetup({ ...setup, model: { kind: 'factory', factory: 'models.build:model' } }, everywhere).model!, /needs the torch backend/);
   assert.equal(validateSetup({ ...setup, model: { kind: 'factory', factory: 'models.build' }, backend: 'torch' }, everywhere).model, 'A factory is package.module:function.');
   assert.deepEqual(validateSetup({ ...setup, model: { kind: 'catalog', name: 'resnet50' }, backend: 'torch' }, everywhere), {});
+  assert.deepEqual(validateSetup({ ...setup, model: { kind: 'torchscript', path: 'experiment/shapes_cnn.pt' }, backend: 'torch', imageSize: 32 }, everywhere), {});
+  assert.match(validateSetup({ ...setup, model: { kind: 'torchscript', path: 'm.pt' } }, everywhere).model!, /needs the torch backend/);
+  // PyTorch resizes an image folder to the image size; a data factory brings its own tensors.
+  assert.equal(validateSetup({ ...setup, model: { kind: 'catalog', name: 'resnet50' }, backend: 'torch', imageSize: 3 }, everywhere).imageSize, 'Image size: a whole number of pixels from 8 to 4096.');
+  assert.equal(validateSetup({ ...setup, model: { kind: 'catalog', name: 'resnet50' }, backend: 'torch', imageSize: 3, data: 'data.build:loaders' }, everywhere).imageSize, undefined);
+});
+
+test('the model field\'s text: ONNX for tfjs; a TorchScript file, a factory or a catalog name for torch', () => {
+  assert.deepEqual(modelSpec(' experiment/shapes_cnn.onnx ', 'auto'), { kind: 'onnx', path: 'experiment/shapes_cnn.onnx' });
+  assert.deepEqual(modelSpec('experiment/shapes_cnn.onnx', 'torch'), { kind: 'onnx', path: 'experiment/shapes_cnn.onnx' });
+  assert.deepEqual(modelSpec('experiment/shapes_cnn.pt', 'torch'), { kind: 'torchscript', path: 'experiment/shapes_cnn.pt' });
+  assert.deepEqual(modelSpec('experiment/shapes_cnn.pt', 'wasm'), { kind: 'torchscript', path: 'experiment/shapes_cnn.pt' });
+  assert.deepEqual(modelSpec('models.build:resnet', 'torch'), { kind: 'factory', factory: 'models.build:resnet' });
+  assert.deepEqual(modelSpec('resnet50', 'torch'), { kind: 'catalog', name: 'resnet50' });
+  assert.deepEqual(modelSpec('resnet50', 'wasm'), { kind: 'onnx', path: 'resnet50' });
+  // The field shows a model as the text that reads back to it (a restored form runs what it showed).
+  for (const m of [modelSpec('a.pt', 'torch'), modelSpec('p.m:f', 'torch'), modelSpec('vit_b_16', 'torch')]) assert.deepEqual(modelSpec(modelText(m), 'torch'), m);
+  assert.deepEqual(modelSpec(modelText({ kind: 'onnx', path: 'x.onnx' }), 'cpu'), { kind: 'onnx', path: 'x.onnx' });
 });
 
 function end(strategy: string, valAcc: number, msPerEpoch: number, trainableParams: number): ExperimentEvent {

@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './main.css';
-import { applyEvent, bestCells, COLUMNS, compareRuns, DEFAULT_SETUP, isFactory, newRun, PLANNER_PLAN, progress, progressText, sortPlans, validateSetup, withDefaults, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type PlannerOffer, type RunState, type RunSummary, type ToPanel } from './experiment/model';
+import { applyEvent, bestCells, COLUMNS, compareRuns, DEFAULT_SETUP, finishRun, isFactory, modelSpec, modelText, newRun, PLANNER_PLAN, progress, progressText, sortPlans, validateSetup, withDefaults, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type PlannerOffer, type RunState, type RunSummary, type ToPanel } from './experiment/model';
 import { el } from './dom';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromPanel): void; getState(): unknown; setState(state: unknown): void };
@@ -53,7 +53,7 @@ function field(name: keyof PanelSetup, label: string, control: HTMLElement, help
 const modelInput = el('input', { type: 'text', list: 'model-options', placeholder: 'model.onnx, or package.module:function / resnet50 for torch' });
 const modelOptions = el('datalist', { id: 'model-options' });
 const dataInput = el('input', { type: 'text', placeholder: 'an image folder (one subfolder per class)' });
-const browseModel = el('vscode-button', { secondary: '', 'aria-label': 'Browse for an ONNX model file' }, 'Browse…');
+const browseModel = el('vscode-button', { secondary: '', 'aria-label': 'Browse for the model file' }, 'Browse…');
 const browseData = el('vscode-button', { secondary: '', 'aria-label': 'Browse for the data folder' }, 'Browse…');
 const dataSummary = el('div', { class: 'data-summary', 'aria-live': 'polite' });
 const presetBoxes = PRESETS.map((p) => el('vscode-checkbox', { label: p, value: p }) as HTMLElement & { checked: boolean });
@@ -70,19 +70,22 @@ const valInput = num(state.setup.valSplit, '0.05');
 const lrInput = el('input', { type: 'text', inputmode: 'decimal' });
 const optimizerSelect = el('select', {}, el('option', { value: 'adamw' }, 'AdamW'), el('option', { value: 'sgd' }, 'SGD (momentum 0.9)'));
 const backendSelect = el('select');
+const imageSizeInput = num(state.setup.imageSize, '32');
 const runButton = el('vscode-button', {}, 'Run');
 const cancelButton = el('vscode-button', { secondary: '', disabled: '' }, 'Cancel');
 const epochsField = field('epochs', 'Epochs', epochsInput);
+// PyTorch resizes an image folder to this; an ONNX export fixes its own input size, so the field shows for torch only.
+const imageSizeField = field('imageSize', 'Image size (px)', imageSizeInput);
 const stepsField = field('steps', 'Steps per plan', stepsInput);
 form.append(
-  field('model', 'Model', modelInput, 'An .onnx export (tfjs backends), or for PyTorch a package.module:function factory or a torchvision name', el('div', { class: 'with-button' }, modelInput, browseModel)),
+  field('model', 'Model', modelInput, 'An .onnx export (tfjs backends); for PyTorch, a package.module:function factory, a torchvision name or a TorchScript .pt file', el('div', { class: 'with-button' }, modelInput, browseModel)),
   modelOptions,
   field('data', 'Data', dataInput, undefined, el('div', { class: 'with-button' }, dataInput, browseData)),
   dataSummary,
   field('plans', 'Plans', el('div', { class: 'plans', role: 'group', 'aria-label': 'Plans' }, ...presetBoxes, plannerBox, morePlans), 'Presets, the Freeze Planner\'s current plan, and more as comma-separated planner presets'),
   plannerNote,
   el('div', { class: 'row' }, field('budget', 'Budget', budgetSelect), epochsField, stepsField, field('batch', 'Batch', batchInput), field('seed', 'Seed', seedInput), field('valSplit', 'Validation split', valInput)),
-  el('div', { class: 'row' }, field('lr', 'Learning rate', lrInput), field('optimizer', 'Optimizer', optimizerSelect), field('backend', 'Backend', backendSelect)),
+  el('div', { class: 'row' }, field('lr', 'Learning rate', lrInput), field('optimizer', 'Optimizer', optimizerSelect), field('backend', 'Backend', backendSelect), imageSizeField),
   el('div', { class: 'actions' }, runButton, cancelButton),
 );
 
@@ -107,12 +110,10 @@ const comparison = el('table', { class: 'results compare', 'aria-label': 'Runs c
 app.append(el('h1', {}, 'Quick fine-tune'), trustNote, pastRuns, form, runStatus, runError, progressList, el('div', { class: 'chart-tools' }, logToggle), charts, table, el('div', { class: 'actions' }, exportJson, exportCsv, saveChart), comparison);
 
 function readSetup(): PanelSetup {
-  const model = modelInput.value.trim();
   const backend = backendSelect.value as PanelBackend;
-  const torchModel = backend === 'torch' && !model.endsWith('.onnx');
   const plans = [...[...presetBoxes, plannerBox].filter((b) => b.checked).map((b) => b.getAttribute('value')!), ...morePlans.value.split(',').map((p) => p.trim()).filter(Boolean)];
   return {
-    model: torchModel ? (model.includes(':') ? { kind: 'factory', factory: model } : { kind: 'catalog', name: model }) : { kind: 'onnx', path: model },
+    model: modelSpec(modelInput.value, backend),
     data: dataInput.value.trim(),
     plans,
     budget: budgetSelect.value === 'steps' ? 'steps' : 'epochs',
@@ -124,11 +125,12 @@ function readSetup(): PanelSetup {
     lr: lrInput.value.trim() === '' ? NaN : Number(lrInput.value),
     optimizer: optimizerSelect.value === 'sgd' ? 'sgd' : 'adamw',
     backend,
+    imageSize: Number(imageSizeInput.value),
   };
 }
 
 function fillForm(s: PanelSetup): void {
-  modelInput.value = s.model.kind === 'onnx' ? s.model.path : s.model.kind === 'factory' ? s.model.factory : s.model.name;
+  modelInput.value = modelText(s.model);
   dataInput.value = s.data;
   for (const b of presetBoxes) b.checked = s.plans.includes(b.getAttribute('value')!);
   plannerBox.checked = s.plans.includes(PLANNER_PLAN);
@@ -141,15 +143,18 @@ function fillForm(s: PanelSetup): void {
   valInput.value = String(s.valSplit);
   lrInput.value = String(s.lr);
   optimizerSelect.value = s.optimizer;
+  imageSizeInput.value = String(s.imageSize);
   showBudget();
 }
 
-/** One budget field shows: epochs or steps. */
+/** One budget field shows: epochs or steps; and the image size for PyTorch. */
 function showBudget(): void {
   epochsField.toggleAttribute('hidden', budgetSelect.value === 'steps');
   stepsField.toggleAttribute('hidden', budgetSelect.value !== 'steps');
+  imageSizeField.toggleAttribute('hidden', backendSelect.value !== 'torch');
 }
 budgetSelect.addEventListener('change', showBudget);
+backendSelect.addEventListener('change', showBudget);
 
 function showErrors(): boolean {
   state.setup = readSetup();
@@ -173,6 +178,7 @@ function renderBackends(): void {
     backendSelect.append(option);
   }
   backendSelect.value = state.setup.backend;
+  showBudget();
 }
 
 // --- Charts: one line per plan; train loss by step, validation accuracy by epoch.
@@ -223,7 +229,7 @@ function scheduleRender(): void {
 
 function renderRun(run: RunState): void {
   runError.textContent = run.error ?? '';
-  runStatus.textContent = !run.finished ? `Running on ${run.backend ?? '…'}` : run.cancelled ? 'Run cancelled' : 'Run finished';
+  runStatus.textContent = !run.finished ? `Running on ${run.backend ?? '…'}` : `${run.cancelled ? 'Run cancelled' : 'Run finished'}${run.backend ? ` on ${run.backend}` : ''}`;
   progressList.textContent = '';
   for (const p of run.plans) {
     const bar = el('vscode-progress-bar', { 'aria-label': `${p.plan} progress`, value: String(progress(run, p)), max: '1' });
@@ -464,8 +470,7 @@ window.addEventListener('message', (event: MessageEvent) => {
     applyEvent(state.run, m.event);
     scheduleRender();
   } else if (m.type === 'finished' && state.run?.runId === m.runId) {
-    state.run.finished = true;
-    state.run.cancelled = m.cancelled;
+    finishRun(state.run, m.cancelled);
     setRunning(false);
     renderRun(state.run);
   }

@@ -8,7 +8,7 @@ import { summarizeImageFolder } from '../../../server/src/experiment/datasets';
 import { startTorchExperiment } from '../../../server/src/experiment/torch';
 import { parseStrategy } from '../../../server/src/experiment/request';
 import { PlanError } from '../../../server/src/plan/plan';
-import { applyEvent, describePlan, isFactory, keepRun, newRun, PLANNER_PLAN, progress, progressText, runSettings, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type FromPanel, type PanelSetup, type PlannerOffer, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
+import { applyEvent, describePlan, finishRun, isFactory, keepRun, modelText, newRun, PLANNER_PLAN, progress, progressText, runSettings, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type FromPanel, type PanelSetup, type PlannerOffer, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
 import type { PlannerView } from '../planner/plannerView';
 import { webviewHtml } from '../webviewHtml';
 import { confirmTorchRun, resolvePython } from './torchCommand';
@@ -145,23 +145,40 @@ class ExperimentPanel {
     else if (m.type === 'manageTrust') await vscode.commands.executeCommand('workbench.trust.manage');
   }
 
+  /** A run being set up (validated, confirmed) but not started yet: a second Run meanwhile is ignored, as one during a run. */
+  private starting = false;
+
   private async run(sent: PanelSetup): Promise<void> {
-    if (!vscode.workspace.isTrusted || this.handle) return;
-    const setup = withDefaults(sent);
+    if (!vscode.workspace.isTrusted || this.handle || this.starting) return;
+    this.starting = true;
+    try {
+      await this.startRun(withDefaults(sent));
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private async startRun(setup: PanelSetup): Promise<void> {
     const errors = validateSetup(setup, await this.availability(), this.plannerOffer().plan);
     if (Object.keys(errors).length > 0) {
       // The webview checks before it sends; this catches what changed meanwhile (the planner closed).
       this.post({ type: 'invalid', errors });
       return;
     }
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
+    const abs = (p: string) => (path.isAbsolute(p) ? p : path.join(folder, p));
+    // The PyTorch runner runs the user's code: it asks before there is a run at all.
+    const python = setup.backend === 'torch' ? await resolvePython(vscode.workspace.workspaceFolders?.[0]?.uri) : undefined;
+    if (python) {
+      const code = [setup.model.kind === 'factory' ? setup.model.factory : undefined, isFactory(setup.data) ? setup.data : undefined].filter(Boolean).join(' and ');
+      if (!(await confirmTorchRun(python, code || undefined).catch(() => false))) return;
+    }
     // The planner's plan as it is now runs, and is kept with the run (for its history and "Apply").
     if (setup.plans.includes(PLANNER_PLAN)) setup.plannerPlan = structuredClone(this.planner.state!.plan);
-    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
     const runId = this.nextRun++;
     const run = newRun(runId, setup);
     this.runs.set(runId, run);
     this.post({ type: 'started', runId, setup });
-    const abs = (p: string) => (path.isAbsolute(p) ? p : path.join(folder, p));
     // The notification's bar: the plans' mean progress, and the plan that moved last.
     let reported = 0;
     let report: ((p: { message?: string; increment?: number }) => void) | undefined;
@@ -174,28 +191,26 @@ class ExperimentPanel {
       reported = done;
     };
     const settings = runSettings(setup, setup.plannerPlan);
-    if (setup.backend === 'torch') {
-      const python = await resolvePython(vscode.workspace.workspaceFolders?.[0]?.uri);
-      const code = [setup.model.kind === 'factory' ? setup.model.factory : undefined, isFactory(setup.data) ? setup.data : undefined].filter(Boolean).join(' and ');
-      if (!(await confirmTorchRun(python, code || undefined))) {
-        this.post({ type: 'finished', runId, cancelled: true });
-        return;
+    try {
+      if (python) {
+        const model = setup.model.kind === 'factory' || setup.model.kind === 'catalog' ? setup.model : { kind: 'torchscript' as const, path: abs(setup.model.path) };
+        const data = isFactory(setup.data) ? { kind: 'factory' as const, factory: setup.data } : { kind: 'image-folder' as const, path: abs(setup.data), size: [setup.imageSize, setup.imageSize] as [number, number] };
+        this.handle = startTorchExperiment({ python: python.path, cwd: folder, model, data, ...settings }, onEvent);
+      } else {
+        const backend = setup.backend === 'auto' ? undefined : setup.backend;
+        this.handle = startExperiment({ model: abs(modelText(setup.model)), data: abs(setup.data), ...settings, ...(backend && backend !== 'torch' ? { backend } : {}) }, onEvent, { workerPath: this.context.asAbsolutePath('dist/experiment/worker.js') });
       }
-      const model = setup.model.kind === 'factory' ? { kind: 'factory' as const, factory: setup.model.factory } : setup.model.kind === 'catalog' ? { kind: 'catalog' as const, name: setup.model.name } : { kind: 'torchscript' as const, path: abs(setup.model.path) };
-      const data = isFactory(setup.data) ? { kind: 'factory' as const, factory: setup.data } : { kind: 'image-folder' as const, path: abs(setup.data), size: [224, 224] as [number, number] };
-      this.handle = startTorchExperiment({ python: python.path, cwd: folder, model, data, ...settings }, onEvent);
-    } else if (setup.model.kind === 'onnx') {
-      const backend = setup.backend === 'auto' ? undefined : setup.backend;
-      this.handle = startExperiment({ model: abs(setup.model.path), data: abs(setup.data), ...settings, ...(backend ? { backend } : {}) }, onEvent, { workerPath: this.context.asAbsolutePath('dist/experiment/worker.js') });
+      const handle = this.handle;
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'FreezeLens: quick fine-tune', cancellable: true }, async (bar, token) => {
+        report = (p) => bar.report(p);
+        token.onCancellationRequested(() => handle.cancel());
+        await handle.done;
+      });
+    } catch (e) {
+      // Starting failed (the runner or the worker is missing): the run ends with the reason, not a panel left running.
+      onEvent({ type: 'error', strategy: null, message: (e as Error).message });
     }
-    const handle = this.handle!;
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'FreezeLens: quick fine-tune', cancellable: true }, async (bar, token) => {
-      report = (p) => bar.report(p);
-      token.onCancellationRequested(() => handle.cancel());
-      await handle.done;
-    });
-    run.finished = true;
-    run.cancelled = run.plans.some((p) => p.error === 'cancelled');
+    finishRun(run, run.plans.some((p) => p.error === 'cancelled'));
     this.handle = undefined;
     this.post({ type: 'finished', runId, cancelled: run.cancelled });
     const past = keepRun(this.pastRuns(), run);
@@ -258,7 +273,7 @@ class ExperimentPanel {
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const picked = await vscode.window.showOpenDialog(
       field === 'model'
-        ? { canSelectFiles: true, canSelectFolders: false, filters: { 'ONNX model': ['onnx'] }, title: 'The model to fine-tune', ...(folder ? { defaultUri: folder } : {}) }
+        ? { canSelectFiles: true, canSelectFolders: false, filters: { 'ONNX export': ['onnx'], 'TorchScript (PyTorch backend)': ['pt', 'pth'] }, title: 'The model to fine-tune', ...(folder ? { defaultUri: folder } : {}) }
         : { canSelectFiles: false, canSelectFolders: true, title: 'The data: an image folder with one subfolder per class', ...(folder ? { defaultUri: folder } : {}) },
     );
     if (!picked?.[0]) return;

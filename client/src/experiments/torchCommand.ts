@@ -40,11 +40,13 @@ export async function resolvePython(resource: vscode.Uri | undefined): Promise<P
 
 /**
  * The runner imports and executes the user's factories: asks first, naming
- * the code (`code`, where there is some) and the interpreter.
+ * the code (`code`, where there is some) and the interpreter. A
+ * notification, as the planner asks before it writes: nothing runs until
+ * Run is pressed, and a dismissed one is a no.
  */
 export async function confirmTorchRun(python: PythonChoice, code: string | undefined): Promise<boolean> {
   const what = code ? `import and run ${code} from this workspace` : 'run the experiment';
-  const go = await vscode.window.showInformationMessage(`FreezeLens will ${what} with ${python.path} (from ${python.source}).`, { modal: true, detail: 'The PyTorch runner trains each strategy for a few epochs on this model and data.' }, 'Run');
+  const go = await vscode.window.showInformationMessage(`FreezeLens will ${what} with ${python.path} (from ${python.source}): the PyTorch runner trains each plan on this model and data.`, 'Run', 'Cancel');
   return go === 'Run';
 }
 

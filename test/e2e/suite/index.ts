@@ -225,6 +225,29 @@ async function experimentPanel(ctx: Context): Promise<void> {
     },
     'a keyboard-only run',
   );
+  // The PyTorch backend from the panel (freezelens.pythonPath is Debian's PyTorch here): the demo's
+  // TorchScript copy at its 32-pixel input, after the confirmation that names the interpreter.
+  await screenshot(
+    {
+      name: 'experiment-torch-confirm',
+      keyboard: {
+        inFrameWith: 'Quick fine-tune',
+        steps: [{ tabTo: 'Model', type: 'experiment/shapes_cnn.pt' }, { tabTo: 'Current planner plan', press: 'Space' }, { tabTo: 'Backend', type: 'P' }, { tabTo: 'Image size (px)', type: '32' }, { tabTo: 'Run', press: 'Enter' }],
+      },
+      expectText: 'FreezeLens will run the experiment with /usr/bin/python3',
+    },
+    'a PyTorch run asks first',
+  );
+  await screenshot(
+    {
+      name: 'experiment-torch',
+      click: { row: '.notification-toast', hasText: 'FreezeLens will run the experiment', target: '.monaco-button:has-text("Run")' },
+      expectText: ['Run finished on torch-cpu', 'Apply to script'],
+      inFrames: true,
+      timeoutMs: 90_000,
+    },
+    'the demo trained in PyTorch from the panel',
+  );
   await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   await vscode.window.showTextDocument(ctx.doc);
 }

@@ -14,8 +14,8 @@ export type PanelBackend = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'torch';
 export const PLANNER_PLAN = 'planner';
 
 export interface PanelSetup {
-  /** An ONNX export for the tfjs engine; a factory or catalog name for torch. */
-  model: { kind: 'onnx'; path: string } | { kind: 'factory'; factory: string } | { kind: 'catalog'; name: string };
+  /** An ONNX export for the tfjs engine; a factory, a catalog name or a TorchScript file for torch. */
+  model: { kind: 'onnx'; path: string } | { kind: 'torchscript'; path: string } | { kind: 'factory'; factory: string } | { kind: 'catalog'; name: string };
   /** An ImageFolder directory (or, for torch, a data factory `module:function`). */
   data: string;
   /** Presets (with +bn-train, +lr-split:F), and PLANNER_PLAN for the planner's current plan. */
@@ -31,12 +31,27 @@ export interface PanelSetup {
   lr: number;
   optimizer: 'adamw' | 'sgd';
   backend: PanelBackend;
+  /** PyTorch runs on an image folder: the side images are resized to (an ONNX export fixes its own input size). */
+  imageSize: number;
   /** The planner's plan as it was when the run started, where `plans` has PLANNER_PLAN (the extension sets it). */
   plannerPlan?: FreezePlan;
 }
 
 /** The form's first values. */
-export const DEFAULT_SETUP: PanelSetup = { model: { kind: 'onnx', path: '' }, data: '', plans: ['linear-probe', 'full'], budget: 'epochs', epochs: 3, steps: 100, batch: 32, seed: 0, valSplit: 0.2, lr: 1e-3, optimizer: 'adamw', backend: 'auto' };
+export const DEFAULT_SETUP: PanelSetup = { model: { kind: 'onnx', path: '' }, data: '', plans: ['linear-probe', 'full'], budget: 'epochs', epochs: 3, steps: 100, batch: 32, seed: 0, valSplit: 0.2, lr: 1e-3, optimizer: 'adamw', backend: 'auto', imageSize: 224 };
+
+/** The model field's text as a model: for the torch backend a TorchScript file, a factory or a catalog name; otherwise an ONNX file. */
+export function modelSpec(text: string, backend: PanelBackend): PanelSetup['model'] {
+  const t = text.trim();
+  if (/\.(pt|pth|torchscript)$/i.test(t)) return { kind: 'torchscript', path: t };
+  if (backend !== 'torch' || /\.onnx$/i.test(t)) return { kind: 'onnx', path: t };
+  return isFactory(t) || t.includes(':') ? { kind: 'factory', factory: t } : { kind: 'catalog', name: t };
+}
+
+/** The model as the field shows it. */
+export function modelText(m: PanelSetup['model']): string {
+  return m.kind === 'factory' ? m.factory : m.kind === 'catalog' ? m.name : m.path;
+}
 
 /** A setup saved by an older panel (a restored state, a past run), with the fields it lacks at their defaults. */
 export function withDefaults(s: Partial<PanelSetup>): PanelSetup {
@@ -127,8 +142,8 @@ export function validateSetup(s: PanelSetup, availability: Availability, planner
   const errors: Partial<Record<keyof PanelSetup, string>> = {};
   const torch = s.backend === 'torch';
   if (s.model.kind === 'onnx' && !s.model.path.trim()) errors.model = 'Choose a model.';
-  else if (s.model.kind === 'onnx' && torch) errors.model = 'The torch backend runs a model factory or a catalog name, not an ONNX file.';
-  else if (s.model.kind !== 'onnx' && !torch) errors.model = 'A factory or catalog model needs the torch backend.';
+  else if (s.model.kind === 'onnx' && torch) errors.model = 'The torch backend runs a model factory, a catalog name or a TorchScript file, not an ONNX file.';
+  else if (s.model.kind !== 'onnx' && !torch) errors.model = 'A factory, catalog or TorchScript model needs the torch backend.';
   else if (s.model.kind === 'factory' && !isFactory(s.model.factory)) errors.model = 'A factory is package.module:function.';
   if (!s.data.trim()) errors.data = 'Choose the data: an image folder (one subfolder per class).';
   if (s.plans.length === 0) errors.plans = 'Choose at least one plan.';
@@ -142,6 +157,7 @@ export function validateSetup(s: PanelSetup, availability: Availability, planner
     if (!(Number.isInteger(s.steps) && s.steps >= 1 && s.steps <= 1_000_000)) errors.steps = 'Steps: a whole number from 1 to 1,000,000.';
   } else if (!(Number.isInteger(s.epochs) && s.epochs >= 1 && s.epochs <= 1000)) errors.epochs = 'Epochs: a whole number from 1 to 1000.';
   if (!(s.lr > 0 && s.lr < 10)) errors.lr = 'Learning rate: a number above 0, such as 0.001.';
+  if (torch && !isFactory(s.data) && !(Number.isInteger(s.imageSize) && s.imageSize >= 8 && s.imageSize <= 4096)) errors.imageSize = 'Image size: a whole number of pixels from 8 to 4096.';
   if (!(Number.isInteger(s.batch) && s.batch >= 2 && s.batch <= 4096)) errors.batch = 'Batch size: a whole number from 2 to 4096 (BatchNorm needs two samples).';
   if (!(Number.isInteger(s.seed) && s.seed >= 0)) errors.seed = 'Seed: a whole number, 0 or more.';
   if (!(s.valSplit > 0 && s.valSplit < 1)) errors.valSplit = 'Validation split: a fraction between 0 and 1.';
@@ -209,6 +225,20 @@ export function applyEvent(run: RunState, e: ExperimentEvent): PlanState | undef
       break;
   }
   return plan;
+}
+
+/**
+ * The run has ended: plans that never ended say why (the run failed before
+ * them, or was cancelled), so that no row is left waiting.
+ */
+export function finishRun(run: RunState, cancelled: boolean): void {
+  run.finished = true;
+  run.cancelled = cancelled;
+  for (const p of run.plans) {
+    if (p.status === 'done' || p.status === 'failed') continue;
+    p.status = 'failed';
+    p.error = run.error ? 'not run: the run failed' : cancelled ? 'cancelled' : 'not run';
+  }
 }
 
 /** What a plan's progress bar says: waiting, where it is (epoch or step of the budget), done, or why it stopped. */
