@@ -146,22 +146,22 @@ test('the validation split is seeded, disjoint and covers every sample', () => {
   assert.deepEqual(splitValidation(2, 0.99, 1).train.length, 1);
 });
 
-test('an image folder\'s summary for the panel: classes in torchvision\'s order, counts and each first image, without decoding', () => {
+test('an image folder\'s summary for the panel: classes in torchvision\'s order, counts and each first image, without decoding', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'freezelens-summary-'));
   try {
     for (const [cls, files] of [['dog', ['b.jpg', 'a.png', 'notes.txt']], ['cat', ['x.jpeg']], ['.hidden', ['z.png']]] as const) {
       fs.mkdirSync(path.join(dir, cls));
       for (const f of files) fs.writeFileSync(path.join(dir, cls, f), 'not decoded');
     }
-    assert.deepEqual(summarizeImageFolder(dir), {
+    assert.deepEqual(await summarizeImageFolder(dir), {
       classes: [
         { name: 'cat', count: 1, first: path.join(dir, 'cat', 'x.jpeg') },
         { name: 'dog', count: 2, first: path.join(dir, 'dog', 'a.png') },
       ],
     });
     fs.rmSync(path.join(dir, 'cat'), { recursive: true });
-    assert.throws(() => summarizeImageFolder(dir), /only one class folder \(dog\)/);
-    assert.throws(() => summarizeImageFolder(path.join(dir, 'nope')), /no such folder/);
+    await assert.rejects(summarizeImageFolder(dir), /only one class folder \(dog\)/);
+    await assert.rejects(summarizeImageFolder(path.join(dir, 'nope')), /no such folder/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

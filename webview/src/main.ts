@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './main.css';
-import { applyEvent, bestCells, COLUMNS, compareRuns, DEFAULT_SETUP, finishRun, isFactory, modelSpec, modelText, newRun, PLANNER_PLAN, progress, progressText, sortPlans, validateSetup, withDefaults, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type PlannerOffer, type RunState, type RunSummary, type ToPanel } from './experiment/model';
+import { applyEvent, bestCells, COLUMNS, compareRuns, DEFAULT_SETUP, finishRun, SUMMARY_CLASSES, isFactory, modelSpec, modelText, newRun, PLANNER_PLAN, progress, progressText, sortPlans, validateSetup, withDefaults, type Availability, type Column, type FromPanel, type PanelBackend, type PanelSetup, type PlannerOffer, type RunState, type RunSummary, type ToPanel } from './experiment/model';
 import { el } from './dom';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromPanel): void; getState(): unknown; setState(state: unknown): void };
@@ -353,11 +353,14 @@ function renderDataSummary(m: Extract<ToPanel, { type: 'dataSummary' }>): void {
   const total = m.classes.reduce((n, c) => n + c.count, 0);
   dataSummary.append(el('span', { class: 'help' }, `${m.classes.length} classes, ${total.toLocaleString('en-US')} images`));
   const strip = el('div', { class: 'thumbs' });
-  for (const c of m.classes) {
+  // The first classes, each with its thumbnail; a folder of hundreds of classes is summed up after them.
+  const shown = SUMMARY_CLASSES;
+  for (const c of m.classes.slice(0, shown)) {
     const img = el('img', { alt: `${c.name}: first image`, width: '48', height: '48' });
     if (c.thumbnail) img.src = c.thumbnail;
     strip.append(el('figure', {}, ...(c.thumbnail ? [img] : []), el('figcaption', {}, `${c.name} (${c.count})`)));
   }
+  if (m.classes.length > shown) strip.append(el('span', { class: 'help' }, `and ${m.classes.length - shown} more classes`));
   dataSummary.append(strip);
 }
 

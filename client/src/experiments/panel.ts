@@ -8,7 +8,7 @@ import { summarizeImageFolder } from '../../../server/src/experiment/datasets';
 import { startTorchExperiment } from '../../../server/src/experiment/torch';
 import { parseStrategy } from '../../../server/src/experiment/request';
 import { PlanError } from '../../../server/src/plan/plan';
-import { applyEvent, describePlan, finishRun, isFactory, keepRun, modelText, newRun, PLANNER_PLAN, progress, progressText, runSettings, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type FromPanel, type PanelSetup, type PlannerOffer, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
+import { applyEvent, describePlan, finishRun, SUMMARY_CLASSES, isFactory, keepRun, modelText, newRun, PLANNER_PLAN, progress, progressText, runSettings, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type FromPanel, type PanelSetup, type PlannerOffer, type RunState, type ToPanel } from '../../../webview/src/experiment/model';
 import type { PlannerView } from '../planner/plannerView';
 import { webviewHtml } from '../webviewHtml';
 import { confirmTorchRun, resolvePython } from './torchCommand';
@@ -139,7 +139,7 @@ class ExperimentPanel {
     else if (m.type === 'cancel') this.handle?.cancel();
     else if (m.type === 'export') await this.export(m.runId, m.format);
     else if (m.type === 'saveChart') await this.saveChart(m.runId, m.png);
-    else if (m.type === 'inspectData') this.post(dataSummary(m.path));
+    else if (m.type === 'inspectData') this.post(await dataSummary(m.path));
     else if (m.type === 'apply') await this.apply(m.runId, m.plan);
     else if (m.type === 'browse') await this.browse(m.field);
     else if (m.type === 'manageTrust') await vscode.commands.executeCommand('workbench.trust.manage');
@@ -297,20 +297,26 @@ class ExperimentPanel {
   }
 }
 
-/** The data field's folder: classes, counts and a thumbnail each (the first image, where it is small enough to send). */
-function dataSummary(p: string): ToPanel {
+/** The data field's folder: classes and counts, and a thumbnail for the first classes (their first image, where it is small enough to send). */
+async function dataSummary(p: string): Promise<ToPanel> {
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
   const dir = path.isAbsolute(p) ? p : path.join(folder, p);
   try {
-    const { classes } = summarizeImageFolder(dir);
+    const { classes } = await summarizeImageFolder(dir);
+    const thumbnail = async (file: string | undefined): Promise<string | undefined> => {
+      if (!file || (await fs.promises.stat(file)).size > 256 * 1024) return undefined;
+      const mime = file.toLowerCase().endsWith('.png') ? 'image/png' : 'image/jpeg';
+      return `data:${mime};base64,${(await fs.promises.readFile(file)).toString('base64')}`;
+    };
     return {
       type: 'dataSummary',
       path: p,
-      classes: classes.map((c) => {
-        const size = c.first ? fs.statSync(c.first).size : Infinity;
-        const mime = c.first?.toLowerCase().endsWith('.png') ? 'image/png' : 'image/jpeg';
-        return { name: c.name, count: c.count, ...(size <= 256 * 1024 ? { thumbnail: `data:${mime};base64,${fs.readFileSync(c.first!).toString('base64')}` } : {}) };
-      }),
+      classes: await Promise.all(
+        classes.map(async (c, i) => {
+          const image = i < SUMMARY_CLASSES ? await thumbnail(c.first).catch(() => undefined) : undefined;
+          return { name: c.name, count: c.count, ...(image ? { thumbnail: image } : {}) };
+        }),
+      ),
     };
   } catch (e) {
     return { type: 'dataSummary', path: p, classes: [], error: (e as Error).message };

@@ -56,8 +56,17 @@ function classFolders(dir: string): string[] {
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch (e) {
-    throw new DatasetError(dir, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such folder' : `cannot read the folder (${(e as NodeJS.ErrnoException).code})`);
+    throw unreadable(dir, e);
   }
+  return classesOf(dir, entries);
+}
+
+function unreadable(dir: string, e: unknown): DatasetError {
+  return new DatasetError(dir, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such folder' : `cannot read the folder (${(e as NodeJS.ErrnoException).code})`);
+}
+
+/** The class folders among a folder's entries (sorted by name, as torchvision does); at least two, or why not. */
+function classesOf(dir: string, entries: fs.Dirent[]): string[] {
   const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   if (classes.length === 0) throw new DatasetError(dir, 'no class folders: an image folder has one subfolder per class (ImageFolder layout), with the images inside');
   if (classes.length === 1) throw new DatasetError(dir, `only one class folder (${classes[0]}): a classifier needs at least two`);
@@ -66,15 +75,24 @@ function classFolders(dir: string): string[] {
 
 /**
  * What an image folder holds, without decoding it: each class, its image
- * count and its first image's path (for a thumbnail). Quick enough to run
- * as the user types the path.
+ * count and its first image's path (for a thumbnail). Asynchronous: the
+ * panel asks as the user types a path, and a folder of a thousand classes
+ * must not hold up the extension host.
  */
-export function summarizeImageFolder(dir: string): { classes: { name: string; count: number; first?: string }[] } {
+export async function summarizeImageFolder(dir: string): Promise<{ classes: { name: string; count: number; first?: string }[] }> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await fs.promises.readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    throw unreadable(dir, e);
+  }
   return {
-    classes: classFolders(dir).map((name) => {
-      const files = fs.readdirSync(path.join(dir, name)).filter((f) => IMAGE_FILE.test(f)).sort();
-      return { name, count: files.length, ...(files[0] ? { first: path.join(dir, name, files[0]) } : {}) };
-    }),
+    classes: await Promise.all(
+      classesOf(dir, entries).map(async (name) => {
+        const files = (await fs.promises.readdir(path.join(dir, name))).filter((f) => IMAGE_FILE.test(f)).sort();
+        return { name, count: files.length, ...(files[0] ? { first: path.join(dir, name, files[0]) } : {}) };
+      }),
+    ),
   };
 }
 

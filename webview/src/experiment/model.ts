@@ -10,6 +10,9 @@ import type { FreezePlan } from '../../../server/src/plan/plan';
 
 export type PanelBackend = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'torch';
 
+/** Classes the data summary shows with a thumbnail each; a folder of hundreds is summed up after them (and sends no more images). */
+export const SUMMARY_CLASSES = 24;
+
 /** The plan name that stands for the Freeze Planner's current plan. */
 export const PLANNER_PLAN = 'planner';
 
