@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExperimentEvent } from '../../server/src/experiment/engine';
-import { applyEvent, bestCells, compareRuns, DEFAULT_SETUP, describePlan, finishRun, keepRun, modelSpec, modelText, MAX_PAST_RUNS, newRun, PLANNER_PLAN, progress, progressText, runSettings, sortPlans, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
+import { applyEvent, bestCells, compareRuns, DEFAULT_SETUP, describePlan, finishRun, keepRun, MAX_KEPT_STEPS, MAX_PAST_RUNS, modelSpec, modelText, newRun, PLANNER_PLAN, progress, progressText, runSettings, sortPlans, summarize, toCsv, toJson, validateSetup, withDefaults, type Availability, type PanelSetup } from '../../webview/src/experiment/model';
 import type { FreezePlan } from '../../server/src/plan/plan';
 
 const everywhere: Availability = { auto: { available: true }, wasm: { available: true }, cpu: { available: true }, tensorflow: { available: false, why: '@tensorflow/tfjs-node is not installed' }, torch: { available: true } };
@@ -161,6 +161,17 @@ test('past runs: newest first, a run once, at most 20; each listed with its best
   assert.deepEqual(past.slice(0, 2).map((r) => r.runId), [10, 25]);
   assert.equal(past.filter((r) => r.runId === 10).length, 1);
   assert.deepEqual(summarize(again), { runId: 10, plans: ['linear-probe', 'full'], bestValAcc: 0.9, cancelled: false });
+
+  // A long run is kept with its curves thinned (every k-th step and the last); the run shown stays whole.
+  const long = newRun(30, setup);
+  for (let step = 1; step <= 5001; step++) applyEvent(long, { type: 'step', strategy: 'full', step, loss: 1 / step, ms: 1 });
+  applyEvent(long, { type: 'step', strategy: 'linear-probe', step: 1, loss: 2, ms: 1 });
+  const [kept] = keepRun([], long);
+  const thinned = kept.plans[1].loss;
+  assert.ok(thinned.length <= MAX_KEPT_STEPS + 1 && thinned.length > MAX_KEPT_STEPS / 2, `${thinned.length} points kept`);
+  assert.deepEqual([thinned[0], thinned[1], thinned.at(-1)], [[1, 1], [4, 1 / 4], [5001, 1 / 5001]]);
+  assert.deepEqual(kept.plans[0].loss, [[1, 2]]);
+  assert.equal(long.plans[1].loss.length, 5001);
 });
 
 test('runs compared side by side: each plan\'s results across runs next to each other, a plan only one run has included', () => {

@@ -316,9 +316,24 @@ export interface RunSummary {
 /** Runs kept per workspace. */
 export const MAX_PAST_RUNS = 20;
 
-/** Adds a finished run to the kept ones: newest first, a run id once, at most MAX_PAST_RUNS (the oldest go). */
+/** Loss points kept per plan in a past run: a long run's curve is thinned to about this many, its shape kept. */
+export const MAX_KEPT_STEPS = 2000;
+
+/**
+ * Adds a finished run to the kept ones: newest first, a run id once, at
+ * most MAX_PAST_RUNS (the oldest go). Kept runs live in the workspace's
+ * storage, so each plan's loss curve is thinned to about MAX_KEPT_STEPS
+ * points (every k-th step and the last): twenty runs of 50,000 steps
+ * would otherwise be megabytes read at every panel open.
+ */
 export function keepRun(past: RunState[], run: RunState): RunState[] {
-  return [run, ...past.filter((r) => r.runId !== run.runId)].slice(0, MAX_PAST_RUNS);
+  const thin = (loss: [number, number][]): [number, number][] => {
+    if (loss.length <= MAX_KEPT_STEPS) return loss;
+    const every = Math.ceil(loss.length / MAX_KEPT_STEPS);
+    return loss.filter((_, i) => i % every === 0 || i === loss.length - 1);
+  };
+  const kept = { ...run, plans: run.plans.map((p) => ({ ...p, loss: thin(p.loss) })) };
+  return [kept, ...past.filter((r) => r.runId !== run.runId)].slice(0, MAX_PAST_RUNS);
 }
 
 export function summarize(run: RunState): RunSummary {
