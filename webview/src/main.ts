@@ -46,9 +46,9 @@ function field(name: keyof PanelSetup, label: string, control: HTMLElement, help
   const id = `f-${name}`;
   control.id = id;
   const error = el('span', { class: 'error', id: `${id}-error`, role: 'alert' });
-  control.setAttribute('aria-describedby', `${id}-error`);
+  control.setAttribute('aria-describedby', help ? `${id}-help ${id}-error` : `${id}-error`);
   errorsOf.set(name, error);
-  return el('div', { class: 'field' }, el('label', { for: id }, label), shown, ...(help ? [el('span', { class: 'help' }, help)] : []), error);
+  return el('div', { class: 'field' }, el('label', { for: id }, label), shown, ...(help ? [el('span', { class: 'help', id: `${id}-help` }, help)] : []), error);
 }
 const modelInput = el('input', { type: 'text', list: 'model-options', placeholder: 'model.onnx, or package.module:function / resnet50 for torch' });
 const modelOptions = el('datalist', { id: 'model-options' });
@@ -328,6 +328,8 @@ logToggle.addEventListener('change', () => {
   if (state.run) drawCharts(state.run);
   save();
 });
+// A form submits on Enter (vscode-checkbox asks it to): that would navigate the webview, reloading the panel. Runs start from Run only.
+form.addEventListener('submit', (e) => e.preventDefault());
 form.addEventListener('input', () => showErrors());
 form.addEventListener('change', () => showErrors());
 

@@ -217,7 +217,8 @@ async function experimentPanel(ctx: Context): Promise<void> {
       name: 'experiment-keyboard',
       keyboard: {
         inFrameWith: 'Quick fine-tune',
-        steps: [{ tabTo: 'full', press: 'Space' }, { tabTo: 'Current planner plan', press: 'Space' }, { tabTo: 'Budget', press: 'ArrowDown' }, { tabTo: 'Steps per plan', type: '6' }, { tabTo: 'Run', press: 'Enter' }],
+        // Enter on a checkbox asks its form to submit: the panel must stay as it is (a submitted form reloads the page).
+        steps: [{ tabTo: 'full', press: 'Space' }, { tabTo: 'bn-only', press: 'Enter' }, { tabTo: 'Current planner plan', press: 'Space' }, { tabTo: 'Budget', press: 'ArrowDown' }, { tabTo: 'Steps per plan', type: '6' }, { tabTo: 'Run', press: 'Enter' }],
       },
       expectText: ['Run finished', 'which this model does not have'],
       inFrames: true,
