@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { PythonExtension } from '@vscode/python-extension';
-import type { ExperimentEvent } from '../../../server/src/experiment/engine';
 import { startTorchExperiment, type TorchData, type TorchModel } from '../../../server/src/experiment/torch';
-import { formatSummary } from '../../../server/src/experiment/summary';
+import { SummaryTable } from '../../../server/src/experiment/summary';
 import { SETTINGS_SECTION } from '../../../server/src/protocol';
 import { isFactory } from '../../../webview/src/experiment/model';
 import { DEMO } from '../../../server/src/experiment/request';
@@ -113,29 +112,22 @@ async function runTorchExperiments(context: vscode.ExtensionContext, output: vsc
 
   output.show(true);
   output.appendLine(`Python: ${python.path} (${python.source})`);
-  const ends: Extract<ExperimentEvent, { type: 'end' }>[] = [];
-  const errors: Extract<ExperimentEvent, { type: 'error' }>[] = [];
-  const stepMs = new Map<string, number[]>();
+  const summary = new SummaryTable();
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'FreezeLens experiments', cancellable: true }, async (progress, token) => {
     const handle = startTorchExperiment(
       { python: python.path, cwd: folder.uri.fsPath, model, data, strategies: strategies.split(',').map((s) => s.trim()).filter(Boolean), epochs: kind.choice === 'demo' ? DEMO.epochs : 3, batch: 32, seed: 0, valSplit: 0.2, lr: kind.choice === 'demo' ? DEMO.lr : 1e-3, optimizer: 'adamw' },
       (e) => {
+        summary.see(e);
         if (e.type === 'start') output.appendLine(`backend ${e.backend}; ${e.dataset.samples} samples, ${e.dataset.classes.length} classes`);
-        else if (e.type === 'step') {
-          stepMs.set(e.strategy, [...(stepMs.get(e.strategy) ?? []), e.ms]);
-          progress.report({ message: `${e.strategy}: step ${e.step}, loss ${e.loss.toFixed(3)}` });
-        } else if (e.type === 'epoch') output.appendLine(`${e.strategy}: epoch ${e.epoch}, train loss ${e.trainLoss.toFixed(4)}, val acc ${(100 * e.valAcc).toFixed(1)}%`);
-        else if (e.type === 'end') ends.push(e);
-        else if (e.type === 'error') {
-          errors.push(e);
-          output.appendLine(`${e.strategy ?? 'experiment'}: error: ${e.message}`);
-        }
+        else if (e.type === 'step') progress.report({ message: `${e.strategy}: step ${e.step}, loss ${e.loss.toFixed(3)}` });
+        else if (e.type === 'epoch') output.appendLine(`${e.strategy}: epoch ${e.epoch}, train loss ${e.trainLoss.toFixed(4)}, val acc ${(100 * e.valAcc).toFixed(1)}%`);
+        else if (e.type === 'error') output.appendLine(`${e.strategy ?? 'experiment'}: error: ${e.message}`);
       },
     );
     token.onCancellationRequested(() => handle.cancel());
     await handle.done;
   });
-  output.appendLine(formatSummary(ends, errors, stepMs));
-  const runError = errors.find((e) => e.strategy === null);
+  output.appendLine(summary.format());
+  const runError = summary.errors.find((e) => e.strategy === null);
   if (runError) void vscode.window.showErrorMessage(`FreezeLens: ${runError.message}`);
 }

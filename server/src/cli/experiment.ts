@@ -4,7 +4,7 @@ import type { ExperimentEvent } from '../experiment/engine';
 import { BACKENDS, DEMO, parseStrategy, plannedEpochs, stepsPerEpoch, type BackendName, type RunSettings } from '../experiment/request';
 import type { FreezePlan } from '../plan/plan';
 import { startExperiment } from '../experiment/process';
-import { formatSummary } from '../experiment/summary';
+import { SummaryTable } from '../experiment/summary';
 import { startTorchExperiment, type TorchData, type TorchModel, type TorchRequest } from '../experiment/torch';
 import { findPackageRoot } from '../packageRoot';
 import type { CliIO } from './main';
@@ -113,18 +113,14 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
   if (demo) io.stderr(`The demo: a small CNN pretrained on synthetic shapes (${path.relative(io.cwd, torch ? path.join(root, DEMO.torchscript) : model)}), fine-tuned on a new shapes task (${path.relative(io.cwd, path.join(root, DEMO.data))}).\n`);
 
   const out = args.json === undefined ? undefined : args.json === '-' ? 'stdout' : fs.openSync(path.resolve(io.cwd, args.json), 'w');
-  const ends: Extract<ExperimentEvent, { type: 'end' }>[] = [];
-  const errors: Extract<ExperimentEvent, { type: 'error' }>[] = [];
+  const summary = new SummaryTable();
   const progress = new Progress(io, terminal, runSettings);
-  const stepMs = new Map<string, number[]>();
   const onEvent = (e: ExperimentEvent) => {
     const json = `${JSON.stringify(e)}\n`;
     if (out === 'stdout') io.stdout(json);
     else if (out !== undefined) fs.writeSync(out, json);
     progress.event(e);
-    if (e.type === 'step') stepMs.set(e.strategy, [...(stepMs.get(e.strategy) ?? []), e.ms]);
-    if (e.type === 'end') ends.push(e);
-    else if (e.type === 'error') errors.push(e);
+    summary.see(e);
   };
   const handle = torchRequest
     ? startTorchExperiment({ ...torchRequest, ...runSettings }, onEvent)
@@ -142,8 +138,8 @@ export async function runExperimentCli(args: ExperimentArgs, io: CliIO, terminal
   if (terminal) process.removeListener('SIGINT', onInterrupt);
   progress.clear();
   if (typeof out === 'number') fs.closeSync(out);
-  if (out !== 'stdout') io.stdout(formatSummary(ends, errors, stepMs));
-  return errors.length > 0 ? 1 : 0;
+  if (out !== 'stdout') io.stdout(summary.format());
+  return summary.errors.length > 0 ? 1 : 0;
 }
 
 /** `--backend torch`: the model (factory, catalog name or TorchScript file), the data (image folder or factory), and the runner's options; a usage error as a string. */

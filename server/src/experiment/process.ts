@@ -41,15 +41,13 @@ export function startExperiment(request: ExperimentRequest, onEvent: (e: Experim
   let finished = false;
   let cancelled = false;
   let killedFor: string | undefined;
-  let current: string | null = null;
-  const ended = new Set<string>();
+  const tracker = new StrategyTracker();
   child.on('message', (m: FromWorker) => {
     if (m.type === 'finished') {
       finished = true;
       return;
     }
-    if (m.type === 'step' || m.type === 'epoch') current = m.strategy;
-    if ((m.type === 'end' || m.type === 'error') && m.strategy) ended.add(m.strategy);
+    tracker.see(m);
     onEvent(m);
   });
   const killAfterGrace = (reason: string) =>
@@ -64,7 +62,7 @@ export function startExperiment(request: ExperimentRequest, onEvent: (e: Experim
   const done = new Promise<{ finished: boolean }>((resolve) => {
     child.on('exit', (code, signal) => {
       if (budgetTimer) clearTimeout(budgetTimer);
-      if (!finished) reportUnfinished(request.strategies, ended, current, killedFor ?? (cancelled ? 'cancelled' : crashReason(code, signal, stderr)), onEvent);
+      if (!finished) tracker.reportUnfinished(request.strategies, killedFor ?? (cancelled ? 'cancelled' : crashReason(code, signal, stderr)), onEvent);
       resolve({ finished });
     });
   });
@@ -82,21 +80,41 @@ export function startExperiment(request: ExperimentRequest, onEvent: (e: Experim
 }
 
 /**
- * A run's process died before it said it had finished: the strategy it was
- * on and those after it did not end. One error each (the others `not run`),
- * or one for the run when every strategy had ended or none had started.
+ * Which strategy a run's process (the tfjs worker or the PyTorch runner) is
+ * on and which have ended, from the events it sent: what is left to report
+ * when it dies before saying it has finished.
  */
-export function reportUnfinished(strategies: string[], ended: Set<string>, current: string | null, why: string, onEvent: (e: ExperimentEvent) => void): void {
-  const unfinished = strategies.filter((s) => !ended.has(s));
-  if (unfinished.length === 0) onEvent({ type: 'error', strategy: null, message: why });
-  for (const s of unfinished) onEvent({ type: 'error', strategy: s, message: s === current || current === null ? why : `not run: ${why}` });
+export class StrategyTracker {
+  private current: string | null = null;
+  private readonly ended = new Set<string>();
+
+  see(e: ExperimentEvent): void {
+    if (e.type === 'step' || e.type === 'epoch') this.current = e.strategy;
+    if ((e.type === 'end' || e.type === 'error') && e.strategy) this.ended.add(e.strategy);
+  }
+
+  /**
+   * The process died: the strategy it was on and those after it did not
+   * end. One error each (the others `not run`), or one for the run when
+   * every strategy had ended or none had started.
+   */
+  reportUnfinished(strategies: string[], why: string, onEvent: (e: ExperimentEvent) => void): void {
+    const unfinished = strategies.filter((s) => !this.ended.has(s));
+    if (unfinished.length === 0) onEvent({ type: 'error', strategy: null, message: why });
+    for (const s of unfinished) onEvent({ type: 'error', strategy: s, message: s === this.current || this.current === null ? why : `not run: ${why}` });
+  }
+}
+
+/** How a process ended without finishing: `the <who> was killed (SIGKILL)` or `... exited with code 1`, and the last lines it wrote to stderr. */
+export function exitReason(who: string, code: number | null, signal: NodeJS.Signals | null, stderr: string): string {
+  const tail = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+  return `the ${who} ${signal ? `was killed (${signal})` : `exited with code ${code}`}${tail ? `: ${tail}` : ''}`;
 }
 
 function crashReason(code: number | null, signal: NodeJS.Signals | null, stderr: string): string {
-  const oom = /heap out of memory|Reached heap limit|Cannot allocate|bad_alloc|Out of memory/i.test(stderr);
-  const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
-  const tail = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
-  return `the experiment process ${how}${oom ? ': it ran out of memory (lower --batch, or raise --memory)' : ''}${tail && !oom ? `: ${tail}` : ''}`;
+  // Out of memory: say so instead of V8's abort trace.
+  if (/heap out of memory|Reached heap limit|Cannot allocate|bad_alloc|Out of memory/i.test(stderr)) return `${exitReason('experiment process', code, signal, '')}: it ran out of memory (lower --batch, or raise --memory)`;
+  return exitReason('experiment process', code, signal, stderr);
 }
 
 /** worker.js: beside this module when compiled file by file, in dist/experiment/ when bundled. */

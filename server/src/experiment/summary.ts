@@ -1,6 +1,30 @@
 import type { ExperimentEvent } from './engine';
 
 /**
+ * Collects what the summary table needs from a run's events, as they come:
+ * the strategies' results, their errors and each one's step times. The CLI
+ * and the PyTorch command both print it.
+ */
+export class SummaryTable {
+  readonly ends: Extract<ExperimentEvent, { type: 'end' }>[] = [];
+  readonly errors: Extract<ExperimentEvent, { type: 'error' }>[] = [];
+  private readonly stepMs = new Map<string, number[]>();
+
+  see(e: ExperimentEvent): void {
+    if (e.type === 'step') {
+      const times = this.stepMs.get(e.strategy);
+      if (times) times.push(e.ms);
+      else this.stepMs.set(e.strategy, [e.ms]);
+    } else if (e.type === 'end') this.ends.push(e);
+    else if (e.type === 'error') this.errors.push(e);
+  }
+
+  format(): string {
+    return formatSummary(this.ends, this.errors, this.stepMs);
+  }
+}
+
+/**
  * One row per strategy: accuracy, the median step, time per epoch,
  * throughput, the process's peak resident memory, the backend's tensor
  * memory (tfjs's, or CUDA's max_memory_allocated) and trainable parameters.

@@ -7,7 +7,7 @@ import { lrAt } from '../plan/codegen';
 import { gradualSchedule } from '../plan/plan';
 import { findPackageRoot } from '../packageRoot';
 import type { ExperimentEvent } from './engine';
-import { reportUnfinished, type ExperimentHandle } from './process';
+import { exitReason, StrategyTracker, type ExperimentHandle } from './process';
 import { plannedEpochs, strategyPlan, type RunSettings } from './request';
 
 /**
@@ -88,8 +88,7 @@ export function startTorchExperiment(request: TorchRequest, onEvent: (e: Experim
   let finished = false;
   let cancelled = false;
   let spawnError: string | undefined;
-  const ended = new Set<string>();
-  let current: string | null = null;
+  const tracker = new StrategyTracker();
   let phase: 'hello' | 'model' | 'run' = 'hello';
   const runError = (message: string) => {
     finished = true;
@@ -129,8 +128,7 @@ export function startTorchExperiment(request: TorchRequest, onEvent: (e: Experim
       return;
     }
     const e = m as unknown as ExperimentEvent;
-    if (e.type === 'step' || e.type === 'epoch') current = e.strategy;
-    if ((e.type === 'end' || e.type === 'error') && e.strategy) ended.add(e.strategy);
+    tracker.see(e);
     onEvent(e);
   });
 
@@ -138,9 +136,9 @@ export function startTorchExperiment(request: TorchRequest, onEvent: (e: Experim
   const done = new Promise<{ finished: boolean }>((resolve) => {
     child.on('close', (code, signal) => {
       if (!finished) {
-        const why = spawnError ?? (cancelled ? 'cancelled' : `the PyTorch runner ${signal ? `was killed (${signal})` : `exited with code ${code}`}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+        const why = spawnError ?? (cancelled ? 'cancelled' : exitReason('PyTorch runner', code, signal, stderr));
         // Before the plans were sent, no strategy has started: the failure is the run's.
-        reportUnfinished(phase === 'run' ? request.strategies : [], ended, current, why, onEvent);
+        tracker.reportUnfinished(phase === 'run' ? request.strategies : [], why, onEvent);
       }
       resolve({ finished });
     });
