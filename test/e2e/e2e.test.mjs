@@ -180,6 +180,7 @@ async function runSuite(t, { name, suite: testsPath, args = [], settings = {}, s
  * (click: { row, hasText, target? }: a user's click in the workbench;
  * clickInFrames: { selector, hasText }: a click inside a webview;
  * selectInFrames: { selector, index }: an option chosen there;
+ * pressWhen: { selector, key }: a key pressed once the selector shows;
  * keyboard: { inFrameWith, steps: [{ tabTo, press?, type? }] }: a
  * keyboard-only pass over a webview (see driveByKeyboard); timeoutMs:
  * how long to wait for expectText in frames, 20 s by default; axe: check
@@ -224,17 +225,26 @@ function watchScreenshotRequests(page) {
         if (!clicked) throw new Error(`no frame shows ${req.clickInFrames.selector} with "${req.clickInFrames.hasText}"`);
       }
       if (req.selectInFrames) {
-        // Choosing an option of a <select> inside a webview, by its index.
+        // Choosing an option of a <select> inside a webview, by its index, once a frame shows it.
+        const deadline = Date.now() + 20_000;
         let chosen = false;
-        for (const frame of page.frames()) {
-          const select = frame.locator(req.selectInFrames.selector).first();
-          if (await select.isVisible().catch(() => false)) {
-            await select.selectOption({ index: req.selectInFrames.index });
-            chosen = true;
-            break;
+        while (!chosen && Date.now() < deadline) {
+          for (const frame of page.frames()) {
+            const select = frame.locator(req.selectInFrames.selector).first();
+            if (await select.isVisible().catch(() => false)) {
+              await select.selectOption({ index: req.selectInFrames.index });
+              chosen = true;
+              break;
+            }
           }
+          if (!chosen) await new Promise((r) => setTimeout(r, 250));
         }
         if (!chosen) throw new Error(`no frame shows ${req.selectInFrames.selector}`);
+      }
+      if (req.pressWhen) {
+        // A key for the workbench once something shows (Enter in a file dialog).
+        await page.locator(req.pressWhen.selector).first().waitFor({ state: 'visible', timeout: 20_000 });
+        await page.keyboard.press(req.pressWhen.key);
       }
       if (req.keyboard) await driveByKeyboard(page, req.keyboard, req.name);
       if (req.attributesInFrames) await checkAttributes(page, req.attributesInFrames, req.expectText);

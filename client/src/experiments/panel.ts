@@ -121,6 +121,11 @@ class ExperimentPanel {
     return options;
   }
 
+  /** A run of this panel's session, or one kept from earlier (shown from "Past runs"). */
+  private findRun(runId: number): RunState | undefined {
+    return this.runs.get(runId) ?? this.pastRuns().find((r) => r.runId === runId);
+  }
+
   private pastRuns(): RunState[] {
     return this.context.workspaceState.get<RunState[]>(PAST_RUNS_KEY) ?? [];
   }
@@ -132,7 +137,7 @@ class ExperimentPanel {
       this.post({ type: 'planner', ...this.plannerOffer() });
       this.post({ type: 'models', models: await this.modelOptions() });
     } else if (m.type === 'showRun') {
-      const run = this.runs.get(m.runId) ?? this.pastRuns().find((r) => r.runId === m.runId);
+      const run = this.findRun(m.runId);
       if (run) this.post({ type: 'pastRun', run, ...(m.compare ? { compare: true } : {}) });
     }
     else if (m.type === 'run') await this.run(m.setup);
@@ -165,8 +170,7 @@ class ExperimentPanel {
       this.post({ type: 'invalid', errors });
       return;
     }
-    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
-    const abs = (p: string) => (path.isAbsolute(p) ? p : path.join(folder, p));
+    const folder = workspaceDir();
     // The PyTorch runner runs the user's code: it asks before there is a run at all.
     const python = setup.backend === 'torch' ? await resolvePython(vscode.workspace.workspaceFolders?.[0]?.uri) : undefined;
     if (python) {
@@ -193,12 +197,12 @@ class ExperimentPanel {
     const settings = runSettings(setup, setup.plannerPlan);
     try {
       if (python) {
-        const model = setup.model.kind === 'factory' || setup.model.kind === 'catalog' ? setup.model : { kind: 'torchscript' as const, path: abs(setup.model.path) };
-        const data = isFactory(setup.data) ? { kind: 'factory' as const, factory: setup.data } : { kind: 'image-folder' as const, path: abs(setup.data), size: [setup.imageSize, setup.imageSize] as [number, number] };
+        const model = setup.model.kind === 'factory' || setup.model.kind === 'catalog' ? setup.model : { kind: 'torchscript' as const, path: inWorkspace(setup.model.path) };
+        const data = isFactory(setup.data) ? { kind: 'factory' as const, factory: setup.data } : { kind: 'image-folder' as const, path: inWorkspace(setup.data), size: [setup.imageSize, setup.imageSize] as [number, number] };
         this.handle = startTorchExperiment({ python: python.path, cwd: folder, model, data, ...settings }, onEvent);
       } else {
         const backend = setup.backend === 'auto' ? undefined : setup.backend;
-        this.handle = startExperiment({ model: abs(modelText(setup.model)), data: abs(setup.data), ...settings, ...(backend && backend !== 'torch' ? { backend } : {}) }, onEvent, { workerPath: this.context.asAbsolutePath('dist/experiment/worker.js') });
+        this.handle = startExperiment({ model: inWorkspace(modelText(setup.model)), data: inWorkspace(setup.data), ...settings, ...(backend && backend !== 'torch' ? { backend } : {}) }, onEvent, { workerPath: this.context.asAbsolutePath('dist/experiment/worker.js') });
       }
       const handle = this.handle;
       await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'FreezeLens: quick fine-tune', cancellable: true }, async (bar, token) => {
@@ -226,7 +230,7 @@ class ExperimentPanel {
    * open, the user picks the training script first.
    */
   private async apply(runId: number, plan: string): Promise<void> {
-    const run = this.runs.get(runId) ?? this.pastRuns().find((r) => r.runId === runId);
+    const run = this.findRun(runId);
     if (!run) return;
     if (!this.planner.state && !(await this.openPlannerOnScript(plan))) return;
     const state = this.planner.state!;
@@ -284,25 +288,33 @@ class ExperimentPanel {
   private async saveChart(runId: number, png: string): Promise<void> {
     const prefix = 'data:image/png;base64,';
     if (!png.startsWith(prefix)) return;
-    const target = await vscode.window.showSaveDialog({ filters: { PNG: ['png'] }, defaultUri: vscode.Uri.file(path.join(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '', `freezelens-run-${runId}.png`)) });
+    const target = await vscode.window.showSaveDialog({ filters: { PNG: ['png'] }, defaultUri: vscode.Uri.file(inWorkspace(`freezelens-run-${runId}.png`)) });
     if (target) await vscode.workspace.fs.writeFile(target, Buffer.from(png.slice(prefix.length), 'base64'));
   }
 
   private async export(runId: number, format: 'json' | 'csv'): Promise<void> {
-    const run = this.runs.get(runId);
+    const run = this.findRun(runId);
     if (!run) return;
-    const target = await vscode.window.showSaveDialog({ filters: format === 'json' ? { JSON: ['json'] } : { CSV: ['csv'] }, defaultUri: vscode.Uri.file(path.join(vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '', `freezelens-run-${runId}.${format}`)) });
+    const target = await vscode.window.showSaveDialog({ filters: format === 'json' ? { JSON: ['json'] } : { CSV: ['csv'] }, defaultUri: vscode.Uri.file(inWorkspace(`freezelens-run-${runId}.${format}`)) });
     if (!target) return;
     await vscode.workspace.fs.writeFile(target, Buffer.from(format === 'json' ? toJson(run) : toCsv(run)));
   }
 }
 
+/** The first workspace folder, where the form's relative paths start (the process's directory without one). */
+function workspaceDir(): string {
+  return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
+}
+
+/** A path from the form: as it is if absolute, else in the workspace folder. */
+function inWorkspace(p: string): string {
+  return path.isAbsolute(p) ? p : path.join(workspaceDir(), p);
+}
+
 /** The data field's folder: classes and counts, and a thumbnail for the first classes (their first image, where it is small enough to send). */
 async function dataSummary(p: string): Promise<ToPanel> {
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
-  const dir = path.isAbsolute(p) ? p : path.join(folder, p);
   try {
-    const { classes } = await summarizeImageFolder(dir);
+    const { classes } = await summarizeImageFolder(inWorkspace(p));
     const thumbnail = async (file: string | undefined): Promise<string | undefined> => {
       if (!file || (await fs.promises.stat(file)).size > 256 * 1024) return undefined;
       const mime = file.toLowerCase().endsWith('.png') ? 'image/png' : 'image/jpeg';

@@ -46,6 +46,8 @@ export interface ScreenshotRequest {
   selectInFrames?: { selector: string; index: number };
   click?: { row: string; hasText: string; target?: string };
   clickInFrames?: { selector: string; hasText: string };
+  /** A key pressed in the workbench once the selector shows (after the clicks). */
+  pressWhen?: { selector: string; key: string };
   /** Elements in a webview frame that must carry an attribute (disabled, inert): each selector's first match. */
   attributesInFrames?: { selector: string; attribute: string }[];
 }

@@ -249,6 +249,27 @@ async function experimentPanel(ctx: Context): Promise<void> {
     },
     'the demo trained in PyTorch from the panel',
   );
+  // A past run, shown in a panel opened afresh (it knows the run only from the workspace's storage), exports as JSON.
+  await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  await vscode.commands.executeCommand('freezelens.experiment.open');
+  await screenshot({ name: 'experiment-past-run', expectText: 'Run finished on torch-cpu', inFrames: true, selectInFrames: { selector: '#past-runs', index: 1 } }, 'a past run shown again');
+  const exported = vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0].uri, 'freezelens-run-4.json');
+  try {
+    await screenshot({ name: 'experiment-export', expectText: 'Export JSON', inFrames: true, clickInFrames: { selector: 'vscode-button', hasText: 'Export JSON' }, pressWhen: { selector: '.quick-input-widget', key: 'Enter' } }, 'exporting the past run');
+    const readExport = async () => {
+      try {
+        return JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(exported)).toString('utf8'));
+      } catch {
+        return undefined; // not written (yet)
+      }
+    };
+    const json = await waitForAsync(readExport, 20_000);
+    assert.ok(json, `the past run was not exported to ${exported.fsPath}`);
+    assert.equal(json.backend, 'torch-cpu');
+    assert.deepEqual(json.plans.map((p: { plan: string; status: string }) => [p.plan, p.status]), [['linear-probe', 'done']]);
+  } finally {
+    await vscode.workspace.fs.delete(exported).then(undefined, () => undefined);
+  }
   await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   await vscode.window.showTextDocument(ctx.doc);
 }
